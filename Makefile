@@ -1,0 +1,74 @@
+# The commands people type. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+CERTS_DIR ?= certs/generated
+export MTLS_PKI_DIR := $(CERTS_DIR)
+PYTEST_ARGS ?=
+
+STAMP := $(VENV)/.installed
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# ---------------------------------------------------------------- setup
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install the project with its test tools
+
+# ---------------------------------------------------------------- quality
+.PHONY: lint
+lint: $(STAMP) ## ruff check, ruff format --check, mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+.PHONY: format
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+.PHONY: pytest
+pytest: $(STAMP) ## Run the test suite only (PYTEST_ARGS=... to narrow it)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+.PHONY: test
+test: lint pytest ## Lint, then run every test (installs first if needed)
+
+# ---------------------------------------------------------------- PKI
+.PHONY: certs
+certs: $(STAMP) ## Make the dev PKI in certs/generated (keeps what exists)
+	$(PY) -m devpki make-default
+
+.PHONY: inspect
+inspect: $(STAMP) ## Show a certificate: make inspect NAME=orders
+	@test -n "$(NAME)" || { echo "usage: make inspect NAME=orders" >&2; exit 2; }
+	$(PY) -m devpki inspect $(NAME)
+
+.PHONY: renew
+renew: $(STAMP) ## Reissue a certificate with a new key: make renew NAME=orders
+	@test -n "$(NAME)" || { echo "usage: make renew NAME=orders" >&2; exit 2; }
+	$(PY) -m devpki renew $(NAME)
+
+.PHONY: revoke
+revoke: $(STAMP) ## Revoke a certificate and update the CRL: make revoke NAME=storefront
+	@test -n "$(NAME)" || { echo "usage: make revoke NAME=storefront" >&2; exit 2; }
+	$(PY) -m devpki revoke $(NAME)
+
+# ---------------------------------------------------------------- housekeeping
+.PHONY: clean
+clean: ## Remove caches and local databases (keeps .venv and certificates)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+# Each capability keeps its targets in a file of its own under mk/.
+include $(wildcard mk/*.mk)

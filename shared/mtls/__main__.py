@@ -1,0 +1,47 @@
+"""`python -m mtls ...`: small operator commands of the toolkit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import httpx
+
+from mtls.contexts import client_context
+from mtls.errors import explain
+from mtls.material import MaterialError, Role, load_material
+from mtls.settings import TLSSettings
+
+
+def healthcheck(url: str, timeout: float) -> int:
+    """GET url over mTLS with this process's own certificate (MTLS_*); 0 when healthy."""
+    try:
+        context = client_context(load_material(TLSSettings(), (Role.CLIENT,)))
+        response = httpx.get(url, verify=context, timeout=timeout)
+    except MaterialError as exc:
+        print(f"healthcheck: {exc}", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as exc:
+        why = explain(exc)
+        print(f"healthcheck: {url}: {why.cause} ({why.reason}); {why.hint}", file=sys.stderr)
+        return 1
+    if response.status_code >= 400:
+        print(f"healthcheck: {url}: HTTP {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mtls", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("healthcheck", help="exit 0 if URL answers 2xx over mTLS")
+    check.add_argument("url")
+    check.add_argument("--timeout", type=float, default=3.0)
+    args = parser.parse_args(argv)
+    if args.command == "healthcheck":
+        return healthcheck(args.url, args.timeout)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

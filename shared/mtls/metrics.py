@@ -1,0 +1,38 @@
+"""Prometheus metrics for what an mTLS operator watches.
+
+Expiry timestamps feed "certificate expires in < 30 days" alerts; handshake
+failures by reason show impostors and misconfigured peers; denials and
+requests by principal show who calls what.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
+
+CERTIFICATE_EXPIRY = Gauge(
+    "mtls_certificate_expiry_timestamp_seconds",
+    "Not-after of the certificate in use, as a Unix timestamp.",
+    ["role", "subject"],
+)
+HANDSHAKES = Counter("mtls_handshakes_total", "TLS handshakes completed by this server.")
+HANDSHAKE_FAILURES = Counter(
+    "mtls_handshake_failures_total", "TLS handshakes this server refused, by reason.", ["reason"]
+)
+AUTHZ_DENIALS = Counter(
+    "mtls_authorization_denials_total",
+    "Requests refused by the route policy, by principal and route.",
+    ["principal", "route"],
+)
+REQUESTS = Counter(
+    "mtls_requests_total",
+    "Requests served, by caller principal and status.",
+    ["principal", "status"],
+)
+RELOADS = Counter(
+    "mtls_material_reloads_total", "Certificate material reload attempts, by result.", ["result"]
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics in Prometheus text format, with their content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,156 @@
+"""uvicorn, terminating mTLS itself and telling the app who is calling.
+
+uvicorn's own TLS (its `--ssl-*` options or `ssl_context_factory`) hands the
+socket to the event loop, which drops a refused handshake silently and never
+shows the app the client certificate. These protocols instead accept plain
+TCP and run the handshake with `loop.start_tls` using the *current* server
+context (hot reload for free), so a refused handshake is caught where it
+happens: logged with peer address and reason, and counted. Once the handshake
+is done, the connection's app is wrapped to add the ASGI TLS extension to
+every request scope; uvicorn's request handling is not copied.
+
+Started from the plain `uvicorn` command line (`--http mtls.server:HttpToolsTLSProtocol`
+with `--ssl-certfile ... --ssl-ca-certs ... --ssl-cert-reqs 2`), the loop has
+already done the handshake and the protocols only add the TLS extension.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, ClassVar
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mtls.errors import explain
+from mtls.health import expiry_warnings
+from mtls.logs import audit, configure_logging, uvicorn_log_config
+from mtls.metrics import HANDSHAKE_FAILURES, HANDSHAKES
+from mtls.reload import TLSContexts
+from mtls.tlsscope import tls_extension
+
+ASGIApp = Any
+
+
+class _WithTLSExtension:
+    """Adds one connection's TLS extension to each of its request scopes."""
+
+    __slots__ = ("app", "tls")
+
+    def __init__(self, app: ASGIApp, tls: dict[str, Any]) -> None:
+        self.app, self.tls = app, tls
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["extensions"] = {**(scope.get("extensions") or {}), "tls": dict(self.tls)}
+        await self.app(scope, receive, send)
+
+
+def _record_refusal(transport: asyncio.BaseTransport, exc: BaseException) -> None:
+    peer = transport.get_extra_info("peername") or ("?", 0)
+    why = explain(exc)
+    HANDSHAKE_FAILURES.labels(why.reason).inc()
+    audit(
+        "tls handshake refused",
+        logging.WARNING,
+        peer=f"{peer[0]}:{peer[1]}",
+        reason=why.reason,
+        cause=why.cause,
+        hint=why.hint,
+        error=str(exc) or type(exc).__name__,
+    )
+
+
+class TLSProtocolMixin:
+    """Runs the server-side handshake, then hands a TLS transport to uvicorn's protocol."""
+
+    tls_contexts: ClassVar[TLSContexts | None] = None
+    app: ASGIApp
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if transport.get_extra_info("ssl_object") is not None or self.tls_contexts is None:
+            self._tls_ready(transport)
+            return
+        transport.pause_reading()  # type: ignore[attr-defined]
+        loop = asyncio.get_running_loop()
+        self._handshake = loop.create_task(self._start_tls(transport, self.tls_contexts))
+
+    async def _start_tls(self, transport: asyncio.BaseTransport, contexts: TLSContexts) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            tls_transport = await loop.start_tls(
+                transport,  # type: ignore[arg-type]
+                self,  # type: ignore[arg-type]
+                contexts.server,
+                server_side=True,
+                ssl_handshake_timeout=contexts.settings.handshake_timeout,
+            )
+        except (OSError, TimeoutError, EOFError) as exc:
+            _record_refusal(transport, exc)
+            transport.close()
+            return
+        if tls_transport is None:  # the peer went away as the handshake ended
+            transport.close()
+            return
+        HANDSHAKES.inc()
+        self._tls_ready(tls_transport, contexts.material.leaf_pem)
+
+    def _tls_ready(self, transport: asyncio.BaseTransport, server_pem: str | None = None) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.app = _WithTLSExtension(self.app, tls_extension(ssl_object, server_pem))
+
+
+class H11TLSProtocol(TLSProtocolMixin, H11Protocol):
+    """uvicorn's h11 protocol with mTLS termination and the ASGI TLS extension."""
+
+
+class HttpToolsTLSProtocol(TLSProtocolMixin, HttpToolsProtocol):
+    """uvicorn's httptools protocol (the fast one) with the same additions."""
+
+
+def protocol_for(contexts: TLSContexts, http: str = "httptools") -> type[asyncio.Protocol]:
+    """A protocol class bound to this process's TLS contexts."""
+    base = HttpToolsTLSProtocol if http == "httptools" else H11TLSProtocol
+    return type(base.__name__, (base,), {"tls_contexts": contexts})
+
+
+def serve(
+    app: ASGIApp, contexts: TLSContexts, host: str, port: int, *, http: str = "httptools"
+) -> None:
+    """Serve `app` over mTLS on host:port until SIGINT/SIGTERM, reloading certificates live."""
+    configure_logging()
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol_for(contexts, http),
+        log_config=uvicorn_log_config(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        background = [
+            asyncio.create_task(contexts.watch()),
+            asyncio.create_task(expiry_warnings(contexts)),
+        ]
+        audit(
+            "serving over mtls",
+            url=f"https://{host}:{port}",
+            min_tls_version=contexts.settings.min_tls_version,
+            subject=contexts.material.leaf.subject.rfc4514_string(),
+            serial=f"{contexts.material.leaf.serial_number:x}",
+        )
+        try:
+            await server.serve()
+        finally:
+            for task in background:
+                task.cancel()
+
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(run())

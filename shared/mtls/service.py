@@ -1,0 +1,108 @@
+"""Wiring the toolkit into a FastAPI app: one call, `secure_app(app, contexts)`.
+
+It adds what every mTLS service needs and nothing service-specific: the
+settings the identity dependency reads, `/health` and `/metrics` with their
+policies, the OpenAPI schema and docs behind authentication, the access log
+with the caller's principal, and the deny-by-default check of every route.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from mtls.authz import ANY_PRINCIPAL, allow, require_policies
+from mtls.health import health_report
+from mtls.identity import IdentityError, principal_from_scope
+from mtls.logs import ACCESS_LOGGER
+from mtls.metrics import REQUESTS, exposition
+from mtls.reload import TLSContexts
+from mtls.settings import TLSSettings
+
+access_logger = logging.getLogger(ACCESS_LOGGER)
+METRICS_READERS = ("ops",)
+
+
+def _toolkit_routes() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health", dependencies=[Depends(allow(ANY_PRINCIPAL))])
+    async def health(request: Request) -> JSONResponse:
+        status, certs = health_report(request.app.state.tls_contexts)
+        body = {"status": status, "certificates": [cert.as_dict() for cert in certs]}
+        return JSONResponse(body, status_code=503 if status == "failing" else 200)
+
+    @router.get("/metrics", dependencies=[Depends(allow(*METRICS_READERS))])
+    async def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
+    @router.get("/openapi.json", include_in_schema=False, dependencies=[Depends(allow("*"))])
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(request.app.openapi())
+
+    @router.get("/docs", include_in_schema=False, dependencies=[Depends(allow("*"))])
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=request.app.title)
+
+    return router
+
+
+class AccessLog:
+    """One JSON line per request, naming the caller's principal."""
+
+    def __init__(self, app: Any, settings: TLSSettings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def send_and_note_status(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            self._log(scope, status, time.perf_counter() - started)
+
+    def _log(self, scope: dict[str, Any], status: int, seconds: float) -> None:
+        try:
+            principal = principal_from_scope(scope, self.settings).name
+        except IdentityError:
+            principal = "-"
+        REQUESTS.labels(principal, str(status)).inc()
+        route = getattr(scope.get("route"), "path", None)
+        client = scope.get("client") or ("-", 0)
+        access_logger.info(
+            "request",
+            extra={
+                "principal": principal,
+                "method": scope["method"],
+                "path": scope["path"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "peer": f"{client[0]}:{client[1]}",
+            },
+        )
+
+
+def secure_app(app: FastAPI, contexts: TLSContexts) -> FastAPI:
+    """Add the toolkit's routes and access log, then refuse routes without a policy."""
+    app.state.tls_settings = contexts.settings
+    app.state.tls_contexts = contexts
+    app.include_router(_toolkit_routes())
+    app.add_middleware(AccessLog, settings=contexts.settings)
+    require_policies(app)
+    return app

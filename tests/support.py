@@ -1,0 +1,173 @@
+"""Test support: real servers in subprocesses on 127.0.0.1, and TLS clients.
+
+Servers run as separate processes (`python -m ...`), exactly as people run
+them, so their JSON log lines on stdout can be read back and asserted on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = REPO / "tests"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tls_env(pki_dir: Path, name: str, **overrides: str) -> dict[str, str]:
+    """MTLS_* variables for a process that is `name` in the PKI at pki_dir."""
+    env = {
+        "MTLS_PKI_DIR": str(pki_dir),
+        "MTLS_IDENTITY": name,
+        "MTLS_CERT": str(pki_dir / name / "chain.pem"),
+        "MTLS_KEY": str(pki_dir / name / "key.pem"),
+        "MTLS_CA": str(pki_dir / "ca.crt"),
+        "MTLS_RELOAD_INTERVAL": "0.2",
+    }
+    env.update(overrides)
+    return env
+
+
+class ServerProcess:
+    """A server started with `python -m MODULE`, its output collected line by line."""
+
+    def __init__(self, module: str, env: Mapping[str, str], port: int) -> None:
+        self.module, self.port = module, port
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        full_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("MTLS_", "ORDERS_", "PAYMENTS_"))
+        }
+        full_env.update(env)
+        full_env["PYTHONPATH"] = os.pathsep.join([str(TESTS), full_env.get("PYTHONPATH", "")])
+        full_env["PYTHONUNBUFFERED"] = "1"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module],
+            env=full_env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    @property
+    def url(self) -> str:
+        return f"https://localhost:{self.port}"
+
+    def wait_listening(self, timeout: float = 20.0) -> ServerProcess:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.module} exited {self.proc.returncode}:\n{self.output()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            except OSError:
+                time.sleep(0.05)
+                continue
+            if any("Application startup complete" in line for line in self.snapshot()):
+                return self
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.module} did not listen on {self.port}:\n{self.output()}")
+
+    def wait_exit(self, timeout: float = 20.0) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(2)
+        return code
+
+    def snapshot(self) -> list[str]:
+        with self._lock:
+            return list(self.lines)
+
+    def output(self) -> str:
+        return "\n".join(self.snapshot())
+
+    def events(self, event: str | None = None) -> list[dict[str, Any]]:
+        """The JSON log lines (optionally only those whose event is `event`)."""
+        found = []
+        for line in self.snapshot():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and (event is None or record.get("event") == event):
+                found.append(record)
+        return found
+
+    def wait_for_event(self, event: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for record in self.events(event):
+                if all(record.get(k) == v for k, v in fields.items()):
+                    return record
+            time.sleep(0.05)
+        raise AssertionError(f"no {event!r} {fields} in the log:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._reader.join(2)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self._reader.join(2)
+
+
+def client_context(
+    pki_dir: Path,
+    name: str | None,
+    *,
+    ca: Path | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+    max_version: ssl.TLSVersion | None = None,
+) -> ssl.SSLContext:
+    """A plain, strict client context (deliberately not built with mtls.contexts)."""
+    context = ssl.create_default_context(cafile=str(ca or pki_dir / "ca.crt"))
+    context.verify_flags |= ssl.VERIFY_X509_STRICT
+    if max_version is not None:
+        context.maximum_version = max_version
+    if cert or name:
+        context.load_cert_chain(
+            str(cert or pki_dir / str(name) / "chain.pem"),
+            str(key or pki_dir / str(name) / "key.pem"),
+        )
+    return context
+
+
+def https(pki_dir: Path, name: str | None, **kwargs: Any) -> httpx.Client:
+    """An httpx client presenting `name`'s certificate (None: no certificate)."""
+    return httpx.Client(verify=client_context(pki_dir, name, **kwargs), timeout=10.0)

@@ -1,0 +1,78 @@
+"""The CA on disk: create it once, load it for every signature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from devpki import crl, pkcs12
+from devpki.builders.authority import build_intermediate, build_root
+from devpki.errors import PKIError
+from devpki.keys import KeyType, SigningKey, generate_key, key_to_pem, load_key
+from devpki.store import Layout, cert_pem, load_certificate, read_file, write_file
+
+# CA keys are always P-256: fast, and accepted by every TLS stack we meet.
+CA_KEY_TYPE: KeyType = "p256"
+
+
+@dataclass(frozen=True)
+class Authority:
+    """Root and issuing intermediate, certificates and keys."""
+
+    root: x509.Certificate
+    root_key: SigningKey
+    intermediate: x509.Certificate
+    intermediate_key: SigningKey
+
+
+def exists(layout: Layout) -> bool:
+    paths = (layout.ca_cert, layout.root_key, layout.intermediate_cert, layout.intermediate_key)
+    return all(p.exists() for p in paths)
+
+
+def load(layout: Layout) -> Authority:
+    """The CA, or a PKIError telling the person to create it."""
+    if not exists(layout):
+        raise PKIError(
+            f"no CA in {layout.root} (ca.crt, ca/intermediate.crt and their keys): "
+            "run `make certs` (or `python -m devpki init`) first"
+        )
+    return Authority(
+        root=load_certificate(layout.ca_cert, "root CA certificate"),
+        root_key=load_key(read_file(layout.root_key, "root CA key"), str(layout.root_key)),
+        intermediate=load_certificate(layout.intermediate_cert, "intermediate CA certificate"),
+        intermediate_key=load_key(
+            read_file(layout.intermediate_key, "intermediate CA key"),
+            str(layout.intermediate_key),
+        ),
+    )
+
+
+def create(layout: Layout, trust_domain: str) -> Authority:
+    """A new root and intermediate; keys are written before the certificates that need them."""
+    root_key = generate_key(CA_KEY_TYPE)
+    root = build_root(trust_domain, root_key)
+    inter_key = generate_key(CA_KEY_TYPE)
+    inter = build_intermediate(trust_domain, inter_key, root, root_key)
+    write_file(layout.root_key, key_to_pem(root_key), secret=True)
+    write_file(layout.intermediate_key, key_to_pem(inter_key), secret=True)
+    write_file(layout.ca_cert, cert_pem(root))
+    write_file(layout.intermediate_cert, cert_pem(inter))
+    # A new CA makes every earlier revocation meaningless: start an empty list.
+    write_file(layout.revoked, crl.dump_revoked({"crl_number": 0, "revoked": []}))
+    return Authority(root, root_key, inter, inter_key)
+
+
+def write_crl(layout: Layout, authority: Authority) -> None:
+    """Rebuild crl.pem from the revoked list, signed by the issuing intermediate."""
+    data = crl.load_revoked(layout.revoked)
+    pem = crl.build_crl(data, authority.intermediate, authority.intermediate_key)
+    write_file(layout.revoked, crl.dump_revoked(data))
+    write_file(layout.crl, pem)
+
+
+def write_truststore(layout: Layout, authority: Authority, trust_domain: str) -> None:
+    """truststore.p12 holds the root only: the same trust anchor as ca.crt."""
+    data = pkcs12.truststore({f"{trust_domain}-root-ca": authority.root})
+    write_file(layout.truststore, data)

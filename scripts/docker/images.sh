@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Build the services' image (mtls-services:dev). Offline on machines without a
+# registry: a debootstrap base image and a host-side wheelhouse, then
+# `docker build --network none`. Elsewhere: python:3.11-slim and PyPI.
+# shellcheck source=scripts/docker/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+if [ "$MTLS_LOCAL_BASE" = 1 ]; then
+    scripts/docker/base-image.sh "$BASE_IMAGE"
+    scripts/docker/wheelhouse.sh "$WHEELHOUSE"
+    network=(--network none)
+else
+    network=()
+fi
+echo "images: building $MTLS_IMAGE from $BASE_IMAGE (wheels: $WHEELHOUSE)" >&2
+docker build --quiet "${network[@]}" \
+    --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg WHEELHOUSE="$WHEELHOUSE" \
+    -t "$MTLS_IMAGE" . >/dev/null
+echo "images: built $MTLS_IMAGE" >&2

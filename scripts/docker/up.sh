@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Start pki (one-shot), orders and payments; wait until both services are
+# healthy (at most MTLS_UP_TIMEOUT seconds, default 90), then say how to call
+# them. On failure: the state and the last log lines, and exit 1.
+# shellcheck source=scripts/docker/lib.sh
+source "$(dirname "$0")/lib.sh"
+TIMEOUT=${MTLS_UP_TIMEOUT:-90}
+SERVICES=(orders payments)
+
+prepare_certs_dir
+# depends_on (service_completed_successfully) runs pki to completion first, so
+# the certificate files exist before a service container mounts them.
+compose up -d --no-build "$@"
+
+state() {  # state SERVICE: "<status> <health>" of its container
+    local id
+    id=$(compose ps -q "$1" 2>/dev/null | head -n1)
+    [ -n "$id" ] || { echo "missing none"; return; }
+    docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$id"
+}
+
+deadline=$((SECONDS + TIMEOUT))
+while :; do
+    pending=()
+    for svc in "${SERVICES[@]}"; do
+        read -r status health < <(state "$svc")
+        case "$status/$health" in
+            running/healthy) ;;
+            exited/* | dead/* | missing/* | restarting/* | running/unhealthy)
+                failed="$svc is $status${health:+ ($health)}"; break ;;
+            *) pending+=("$svc:$status/$health") ;;
+        esac
+    done
+    [ -n "${failed:-}" ] && break
+    [ ${#pending[@]} -eq 0 ] && break
+    if [ $SECONDS -ge $deadline ]; then
+        failed="not healthy within ${TIMEOUT}s: ${pending[*]}"; break
+    fi
+    sleep 1
+done
+
+if [ -n "${failed:-}" ]; then
+    echo "up: $failed" >&2
+    compose ps >&2
+    compose logs --no-color --tail=20 "${SERVICES[@]}" >&2
+    exit 1
+fi
+
+c=$CERTS_DIR o=${ORDERS_HOST_PORT:-8443} p=${PAYMENTS_HOST_PORT:-9443}
+cat <<MSG
+orders and payments are up and healthy (mTLS; trust anchor $c/ca.crt).
+Call them as storefront (orders) or ops (either):
+  curl --cacert $c/ca.crt --cert $c/storefront/chain.pem --key $c/storefront/key.pem https://localhost:$o/health
+  curl --cacert $c/ca.crt --cert $c/ops/chain.pem --key $c/ops/key.pem https://localhost:$p/health
+  curl --cacert $c/ca.crt --cert $c/ops/chain.pem --key $c/ops/key.pem https://localhost:$o/metrics
+Logs: make logs    State: make ps    Stop: make down (keeps data; make clean-docker drops it)
+MSG

@@ -55,8 +55,10 @@ def configure_logging(level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    # Our access log names the caller's principal; uvicorn's cannot.
+    # Our access log names the caller's principal; uvicorn's cannot. httpx's
+    # per-request INFO lines would repeat what the peer's access log says.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def audit(event: str, level: int = logging.INFO, **fields: Any) -> None:

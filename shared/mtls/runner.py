@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from mtls.authz import UndeclaredPolicyError
 from mtls.material import MaterialError
@@ -18,11 +21,27 @@ from mtls.server import serve
 from mtls.settings import TLSSettings
 
 EXIT_CONFIGURATION = 2
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 def _stop(service: str, message: str) -> NoReturn:
     print(f"{service}: cannot start: {message}", file=sys.stderr)
     sys.exit(EXIT_CONFIGURATION)
+
+
+def _one_line(exc: ValidationError, prefix: str) -> str:
+    return "; ".join(
+        f"{prefix}{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
+def settings_or_exit(service: str, settings_class: type[SettingsT]) -> SettingsT:
+    """Read settings from the environment, or stop with one line naming the variable."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        _stop(service, _one_line(exc, str(settings_class.model_config.get("env_prefix", ""))))
 
 
 def run_service(
@@ -31,11 +50,17 @@ def run_service(
     *,
     host: str,
     port: int,
-    settings: TLSSettings | None = None,
+    identity: str = "",
 ) -> None:
-    """Load and check the TLS material, build the app, and serve it over mTLS."""
+    """Load and check the TLS material, build the app, and serve it over mTLS.
+
+    `identity` names the process in the dev PKI when MTLS_IDENTITY is not set.
+    """
     try:
-        contexts = TLSContexts(settings or TLSSettings())
+        settings = settings_or_exit(service, TLSSettings)
+        if not settings.identity and identity:
+            settings = settings.model_copy(update={"identity": identity})
+        contexts = TLSContexts(settings)
         app = build_app(contexts)
     except (MaterialError, UndeclaredPolicyError, ValueError) as exc:
         _stop(service, str(exc))

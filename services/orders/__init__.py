@@ -1,0 +1,1 @@
+"""orders: takes storefront orders and has payments charge them, over mTLS."""

@@ -1,0 +1,1 @@
+"""payments: authorizes, settles and refunds payments for orders, over mTLS."""

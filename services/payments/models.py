@@ -1,0 +1,26 @@
+"""What payments accepts and returns."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+PaymentStatus = Literal["authorized", "declined", "settled", "refunded"]
+
+
+class PaymentRequest(BaseModel):
+    order_id: str = Field(min_length=1, max_length=64)
+    amount_minor: int = Field(gt=0, le=10**12, description="Amount in minor units (cents).")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
+
+
+class Payment(BaseModel):
+    id: str
+    order_id: str
+    amount_minor: int
+    currency: str
+    status: PaymentStatus
+    decline_reason: str | None = None
+    created_at: str
+    updated_at: str

@@ -1,0 +1,94 @@
+"""Settlement and event delivery: the work payments does after answering.
+
+Both loops read their work from the database, so a restart resumes where it
+stopped. Events go to orders over mTLS with payments' own certificate; a
+failed delivery (orders down, refusing TLS, or answering an error) is retried
+with exponential backoff and jitter until it succeeds. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mtls import PeerClient, PeerUnavailable
+
+from payments.settings import PaymentsSettings
+from payments.store import PaymentStore
+
+logger = logging.getLogger("payments.outbox")
+BASE_BACKOFF = 0.5
+
+
+def backoff(attempts: int, cap: float) -> float:
+    """Seconds before attempt number `attempts + 1`: doubling, capped, with 20% jitter."""
+    delay: float = min(cap, BASE_BACKOFF * 2.0**attempts)
+    return delay * random.uniform(0.8, 1.0)
+
+
+class Outbox:
+    def __init__(self, store: PaymentStore, orders: PeerClient, settings: PaymentsSettings) -> None:
+        self.store, self.orders, self.settings = store, orders, settings
+
+    def settle_due(self) -> int:
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.settle_delay)
+        return self.store.settle_due(cutoff.isoformat(timespec="milliseconds"))
+
+    async def deliver_due(self) -> int:
+        events = self.store.due_events(time.time())
+        results = await asyncio.gather(*(self._deliver(event) for event in events))
+        return sum(results)
+
+    async def _deliver(self, event: dict[str, Any]) -> bool:
+        seq, attempts = event.pop("seq"), event.pop("attempts")
+        path = f"/orders/{event['order_id']}/payment-events"
+        try:
+            response = await self.orders.request("POST", path, json=event)
+        except PeerUnavailable as exc:
+            error = f"{exc.why.reason}: {exc.why.cause}"
+        else:
+            if response.is_success:
+                self.store.delivered(seq)
+                logger.info(
+                    "event delivered",
+                    extra={
+                        "event_id": event["event_id"],
+                        "type": event["type"],
+                        "order_id": event["order_id"],
+                        "attempts": attempts + 1,
+                    },
+                )
+                return True
+            error = f"orders answered {response.status_code}: {response.text[:200]}"
+        retry_in = backoff(attempts, self.settings.outbox_max_backoff)
+        self.store.failed(seq, time.time() + retry_in, error)
+        logger.warning(
+            "event delivery failed; will retry",
+            extra={
+                "event_id": event["event_id"],
+                "order_id": event["order_id"],
+                "attempts": attempts + 1,
+                "retry_in_s": round(retry_in, 2),
+                "error": error,
+            },
+        )
+        return False
+
+    @staticmethod
+    def _fields(event: dict[str, Any], attempts: int) -> dict[str, Any]:
+        keys = ("event_id", "type", "order_id")
+        return {**{key: event[key] for key in keys}, "attempts": attempts}
+
+    async def run(self) -> None:
+        """Settle and deliver until cancelled; a failing pass is logged, never fatal."""
+        while True:
+            try:
+                self.settle_due()
+                await self.deliver_due()
+            except Exception:
+                logger.exception("outbox pass failed; retrying")
+            await asyncio.sleep(self.settings.outbox_interval)

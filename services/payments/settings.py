@@ -1,0 +1,33 @@
+"""The payments service's own settings (`PAYMENTS_*`); TLS is in `MTLS_*`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PaymentsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PAYMENTS_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(9443, description="Port to listen on (mTLS).")
+    db_path: Path = Field(Path(".data/payments.db"), description="SQLite database file.")
+    orders_url: str = Field(
+        "https://localhost:8443", description="Base URL of orders, for payment events."
+    )
+    decline_above_minor: int = Field(
+        100_000,
+        ge=0,
+        description="Decision rule: payments above this amount (minor units) are declined.",
+    )
+    settle_delay: float = Field(
+        1.0, ge=0, description="Seconds after authorization before a payment settles."
+    )
+    outbox_interval: float = Field(
+        0.5, gt=0, description="Seconds between passes of the event outbox."
+    )
+    outbox_max_backoff: float = Field(
+        30.0, gt=0, description="Longest wait between two delivery attempts of an event."
+    )

@@ -11,6 +11,8 @@ ARG BASE_IMAGE=python:3.11-slim
 
 # ---------------------------------------------------------------- build
 FROM ${BASE_IMAGE} AS build
+# The label lets scripts/docker/images.sh prune superseded builds.
+LABEL org.mtls-services.image=build
 # A folder of wheels in the build context; with no *.whl in it, pip uses PyPI.
 ARG WHEELHOUSE=scripts/docker/no-wheels
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
@@ -39,6 +41,7 @@ RUN set -eu; \
 
 # ---------------------------------------------------------------- runtime
 FROM ${BASE_IMAGE}
+LABEL org.mtls-services.image=runtime
 # /var/lib/mtls holds SQLite (a named volume in compose); 1777 like /tmp,
 # because compose may run the services as the host user's uid instead of 10001.
 RUN groupadd --system --gid 10001 app \

@@ -13,7 +13,11 @@ else
     network=()
 fi
 echo "images: building $MTLS_IMAGE from $BASE_IMAGE (wheels: $WHEELHOUSE)" >&2
-docker build --quiet "${network[@]}" \
-    --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg WHEELHOUSE="$WHEELHOUSE" \
-    -t "$MTLS_IMAGE" . >/dev/null
+args=(--quiet "${network[@]}" --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg WHEELHOUSE="$WHEELHOUSE")
+# The build stage is tagged too (-build), so that it stays the layer cache for
+# the next build while superseded images, untagged now, are pruned: a daemon
+# that lives across CI runs would otherwise keep a venv layer per change.
+docker build "${args[@]}" --target build -t "$MTLS_IMAGE-build" . >/dev/null
+docker build "${args[@]}" -t "$MTLS_IMAGE" . >/dev/null
+docker image prune --force --filter label=org.mtls-services.image >/dev/null
 echo "images: built $MTLS_IMAGE" >&2

@@ -64,6 +64,22 @@ revoke: $(STAMP) ## Revoke a certificate and update the CRL: make revoke NAME=st
 	@test -n "$(NAME)" || { echo "usage: make revoke NAME=storefront" >&2; exit 2; }
 	$(PY) -m devpki revoke $(NAME)
 
+# ---------------------------------------------------------------- run locally
+# Both services on 127.0.0.1 with the certificates of `make certs`, CRL checking on.
+RUN_ENV := MTLS_PKI_DIR=$(CERTS_DIR) MTLS_CRL=$(CERTS_DIR)/crl.pem
+
+.PHONY: run
+run: certs ## Run orders (:8443) and payments (:9443) locally in the foreground; Ctrl-C stops both
+	@echo "orders on https://localhost:8443, payments on https://localhost:9443 (Ctrl-C stops both)"
+	@trap 'kill 0' INT TERM; \
+	$(RUN_ENV) $(PY) -m payments & \
+	$(RUN_ENV) $(PY) -m orders & \
+	wait
+
+.PHONY: demo
+demo: $(STAMP) ## Play the storefront against running services (make run, or make up)
+	MTLS_PKI_DIR=$(CERTS_DIR) $(PY) -m storefront
+
 # ---------------------------------------------------------------- housekeeping
 .PHONY: clean
 clean: ## Remove caches and local databases (keeps .venv and certificates)

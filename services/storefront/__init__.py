@@ -1,0 +1,1 @@
+"""storefront: the demo client. It calls orders with the storefront certificate."""

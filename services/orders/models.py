@@ -49,6 +49,13 @@ class PaymentEvent(BaseModel):
     occurred_at: str
 
 
+class ReceivedEvent(BaseModel):
+    event_id: str
+    type: str
+    payment_id: str
+    received_at: str
+
+
 class Order(BaseModel):
     id: str
     status: OrderStatus

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from mtls.storage import Transaction
 
-from orders.models import Order, OrderRequest, OrderStatus, PaymentEvent
+from orders.models import Order, OrderRequest, OrderStatus, PaymentEvent, ReceivedEvent
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -145,6 +145,14 @@ class OrderStore:
             if inserted:
                 _advance(db, event.order_id, EVENT_STATUS[event.type], payment_id=event.payment_id)
             return bool(inserted)
+
+    def events(self, order_id: str) -> list[ReceivedEvent]:
+        rows = self.db.execute(
+            "SELECT event_id, type, payment_id, received_at FROM payment_events "
+            "WHERE order_id = ? ORDER BY received_at",
+            (order_id,),
+        )
+        return [ReceivedEvent(**dict(row)) for row in rows]
 
     def pending_payment_ids(self, updated_before: str) -> list[str]:
         rows = self.db.execute(

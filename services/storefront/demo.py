@@ -57,7 +57,10 @@ class Demo:
         while time.monotonic() < deadline:
             order: dict[str, Any] = self.client.get(f"{self.orders_url}/orders/{order_id}").json()
             if order["status"] == "settled":
-                print(f"    <- order {order_id} is settled (event from payments, over mTLS)")
+                events = self.client.get(f"{self.orders_url}/orders/{order_id}/events").json()
+                print(f"    <- order {order_id} is settled; payments told orders over mTLS:")
+                for event in events:
+                    print(f"       {event['type']} {event['event_id']} at {event['received_at']}")
                 return order
             time.sleep(0.3)
         raise SystemExit(f"demo: order {order_id} was not settled within {timeout:.0f} s")

@@ -63,6 +63,23 @@ def _spiffe_name(cert: x509.Certificate, trust_domain: str) -> tuple[str, str]:
     return path, spiffe_id
 
 
+def _require_leaf(cert: x509.Certificate) -> None:
+    """An X.509-SVID leaf must not be a CA; OpenSSL accepts CA certificates as client leaves."""
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    try:
+        signs = cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    except x509.ExtensionNotFound:
+        signs = False
+    if is_ca or signs:
+        raise IdentityError(
+            "the client certificate is a CA certificate (CA:TRUE or keyCertSign), not a "
+            "workload leaf; present a leaf certificate issued for this client"
+        )
+
+
 def _cn_name(cert: x509.Certificate, cn_regex: str) -> str:
     match = re.search(cn_regex, cert.subject.rfc4514_string())
     if not match or not match.group(1):
@@ -77,6 +94,7 @@ def principal_from_pem(pem: str, trust_domain: str, source: str, cn_regex: str) 
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError:
         raise IdentityError("the client certificate cannot be parsed") from None
+    _require_leaf(cert)
     if source == "cn":
         name, spiffe_id = _cn_name(cert, cn_regex), None
     else:

@@ -17,6 +17,7 @@ already done the handshake and the protocols only add the TLS extension.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any, ClassVar
 
@@ -63,22 +64,63 @@ def _record_refusal(transport: asyncio.BaseTransport, exc: BaseException) -> Non
     )
 
 
+def _replay(transport: asyncio.BaseTransport, data: bytes) -> None:
+    """Give bytes read before `start_tls` took the transport to the TLS protocol now on it.
+
+    Runs before that protocol's `connection_made`; it only buffers them for the handshake.
+    """
+    protocol: Any = transport.get_protocol()
+    view = memoryview(data)
+    while view:
+        buffer = protocol.get_buffer(len(view))
+        size = min(len(buffer), len(view))
+        buffer[:size] = view[:size]
+        protocol.buffer_updated(size)
+        view = view[size:]
+
+
 class TLSProtocolMixin:
     """Runs the server-side handshake, then hands a TLS transport to uvicorn's protocol."""
 
     tls_contexts: ClassVar[TLSContexts | None] = None
     app: ASGIApp
+    # Bytes that arrived before the handshake task took the transport, or None once it has.
+    _early: list[bytes] | None = None
+    _serving = False  # uvicorn's protocol has its connection (the handshake is done)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if transport.get_extra_info("ssl_object") is not None or self.tls_contexts is None:
             self._tls_ready(transport)
             return
+        # uvloop starts reading right after connection_made, paused or not: the ClientHello
+        # can reach data_received before start_tls runs, so it is kept and replayed.
+        self._early, self._raw_transport = [], transport
         transport.pause_reading()  # type: ignore[attr-defined]
         loop = asyncio.get_running_loop()
         self._handshake = loop.create_task(self._start_tls(transport, self.tls_contexts))
 
+    def data_received(self, data: bytes) -> None:
+        if self._early is None:
+            super().data_received(data)  # type: ignore[misc]
+            return
+        self._early.append(data)
+        self._raw_transport.pause_reading()  # type: ignore[attr-defined]
+
+    def eof_received(self) -> None:
+        if self._serving:
+            super().eof_received()  # type: ignore[misc]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._serving:
+            super().connection_lost(exc)  # type: ignore[misc]
+        elif self._early is not None:
+            self._handshake.cancel()  # gone before the handshake began: nothing to serve or log
+
     async def _start_tls(self, transport: asyncio.BaseTransport, contexts: TLSContexts) -> None:
         loop = asyncio.get_running_loop()
+        early, self._early = b"".join(self._early or ()), None
+        if early:  # runs after start_tls has set its protocol and before it resumes reading
+            loop.call_soon(_replay, transport, early)
         try:
             tls_transport = await loop.start_tls(
                 transport,  # type: ignore[arg-type]
@@ -91,13 +133,16 @@ class TLSProtocolMixin:
             _record_refusal(transport, exc)
             transport.close()
             return
-        if tls_transport is None:  # the peer went away as the handshake ended
+        # The peer went away before or as the handshake ended: asyncio returns None, uvloop
+        # a transport without an SSL object that would never be closed.
+        if tls_transport is None or tls_transport.get_extra_info("ssl_object") is None:
             transport.close()
             return
         HANDSHAKES.inc()
         self._tls_ready(tls_transport, contexts.material.leaf_pem)
 
     def _tls_ready(self, transport: asyncio.BaseTransport, server_pem: str | None = None) -> None:
+        self._serving = True
         super().connection_made(transport)  # type: ignore[misc]
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
@@ -152,5 +197,9 @@ def serve(
             for task in background:
                 task.cancel()
 
-    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+    # uvicorn re-raises the SIGINT it handled after shutting down; like `uvicorn.run`, end quietly.
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=config.get_loop_factory()) as runner,
+    ):
         runner.run(run())

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,24 +45,45 @@ def tls_env(pki_dir: Path, name: str, **overrides: str) -> dict[str, str]:
     return env
 
 
+def process_env(env: Mapping[str, str]) -> dict[str, str]:
+    """os.environ without MTLS_/ORDERS_/PAYMENTS_ variables, plus `env`; tests/apps importable."""
+    full_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("MTLS_", "ORDERS_", "PAYMENTS_"))
+    }
+    full_env.update(env)
+    paths = [str(TESTS / "apps"), str(TESTS), full_env.get("PYTHONPATH", "")]
+    full_env["PYTHONPATH"] = os.pathsep.join(paths)
+    full_env["PYTHONUNBUFFERED"] = "1"
+    return full_env
+
+
+def run_module(
+    module: str, env: Mapping[str, str], *args: str, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m module args...` to completion, stdout and stderr kept apart."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=process_env(env),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 class ServerProcess:
     """A server started with `python -m MODULE`, its output collected line by line."""
 
-    def __init__(self, module: str, env: Mapping[str, str], port: int) -> None:
+    def __init__(
+        self, module: str, env: Mapping[str, str], port: int, args: Sequence[str] = ()
+    ) -> None:
         self.module, self.port = module, port
         self.lines: list[str] = []
         self._lock = threading.Lock()
-        full_env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("MTLS_", "ORDERS_", "PAYMENTS_"))
-        }
-        full_env.update(env)
-        full_env["PYTHONPATH"] = os.pathsep.join([str(TESTS), full_env.get("PYTHONPATH", "")])
-        full_env["PYTHONUNBUFFERED"] = "1"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", module],
-            env=full_env,
+            [sys.executable, "-m", module, *args],
+            env=process_env(env),
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -171,3 +192,33 @@ def client_context(
 def https(pki_dir: Path, name: str | None, **kwargs: Any) -> httpx.Client:
     """An httpx client presenting `name`'s certificate (None: no certificate)."""
     return httpx.Client(verify=client_context(pki_dir, name, **kwargs), timeout=10.0)
+
+
+class RawResponse:
+    """One HTTP/1.1 response read off a TLS socket, with what the client saw of the TLS."""
+
+    def __init__(self, sock: ssl.SSLSocket, data: bytes) -> None:
+        head, _, self.body = data.partition(b"\r\n\r\n")
+        self.status = int(head.split(b" ", 2)[1])
+        self.version = sock.version()
+        cipher = sock.cipher()
+        self.cipher = cipher[0] if cipher else None
+        self.server_cert_der = sock.getpeercert(binary_form=True)
+        self.local_address = sock.getsockname()
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def tls_get(context: ssl.SSLContext, port: int, path: str, host: str = "localhost") -> RawResponse:
+    """GET path over one TLS connection (Connection: close) and read the whole answer."""
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as sock,
+    ):
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+        sock.sendall(request.encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return RawResponse(sock, b"".join(chunks))

@@ -1,0 +1,103 @@
+"""Shared fixtures: dev PKIs minted at test time and echo servers on real TLS sockets."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from devpki import DevPKI, Leaf
+from devpki.authority import load as load_authority
+from devpki.builders.leaf import CLIENT_ONLY, LeafSpec
+from devpki.leaf_files import make_leaf, write_leaf
+from support import TESTS, ServerProcess, free_port, tls_env
+
+if str(TESTS / "apps") not in sys.path:
+    sys.path.insert(0, str(TESTS / "apps"))  # in-process tests import echo_app too
+
+
+@pytest.fixture(scope="session")
+def default_pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
+    """orders, payments, storefront, ops from one CA; tests may add leaves, never change these."""
+    pki = DevPKI(tmp_path_factory.mktemp("default-pki"))
+    pki.make_default()
+    return pki
+
+
+@pytest.fixture
+def new_pki(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., DevPKI]:
+    """A factory of fresh PKIs (another CA): new_pki(trust_domain=..., default=True)."""
+
+    def make(trust_domain: str = "demo.internal", *, default: bool = True) -> DevPKI:
+        pki = DevPKI(tmp_path_factory.mktemp("pki"), trust_domain)
+        if default:
+            pki.make_default()
+        else:
+            pki.init()
+        return pki
+
+    return make
+
+
+def issue_with_uris(pki: DevPKI, name: str, uris: tuple[str, ...]) -> Leaf:
+    """A client leaf carrying exactly these URI SANs (devpki.issue takes one SPIFFE ID)."""
+    spec = LeafSpec(
+        common_name=name, organization=f"{pki.trust_domain} dev PKI", uris=uris, eku=CLIENT_ONLY
+    )
+    leaf = make_leaf(
+        pki.layout, name, spec, load_authority(pki.layout), "p256", "sha256", keep_key=False
+    )
+    return write_leaf(pki.layout, leaf)
+
+
+class EchoServers:
+    """Starts `python -m echo_app` processes and stops every one it started."""
+
+    def __init__(self) -> None:
+        self.started: list[ServerProcess] = []
+
+    def start(
+        self,
+        pki: DevPKI,
+        name: str = "orders",
+        *,
+        env: Mapping[str, str] | None = None,
+        wait: bool = True,
+    ) -> ServerProcess:
+        port = free_port()
+        full_env = {**tls_env(pki.directory, name), "ECHO_PORT": str(port), **(env or {})}
+        server = ServerProcess("echo_app", full_env, port)
+        self.started.append(server)
+        return server.wait_listening() if wait else server
+
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_echo_servers() -> Iterator[EchoServers]:
+    """Echo servers shared by the tests of one module (a start costs ~1.5 s)."""
+    servers = EchoServers()
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture
+def echo_servers() -> Iterator[EchoServers]:
+    """Echo servers for one test, stopped after it."""
+    servers = EchoServers()
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def echo(default_pki: DevPKI, module_echo_servers: EchoServers) -> ServerProcess:
+    """The echo app as orders (default settings), one per test module."""
+    return module_echo_servers.start(default_pki, "orders")
+
+
+@pytest.fixture
+def pki_dir(default_pki: DevPKI) -> Path:
+    return default_pki.directory

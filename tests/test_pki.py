@@ -429,6 +429,29 @@ def test_revocations_survive_a_crl_rewrite_and_renewal(pki: DevPKI) -> None:
     assert json.loads((pki.directory / "ca" / "revoked.json").read_text())["revoked"]
 
 
+def test_trust_folder_follows_ca_and_crl_with_new_files_and_no_secrets(pki: DevPKI) -> None:
+    trust = pki.trust_dir
+    assert sorted(p.name for p in trust.iterdir()) == ["ca.crt", "crl.pem"]
+    assert (trust / "ca.crt").read_bytes() == pki.ca_cert_path.read_bytes()
+    inode_before = (trust / "crl.pem").stat().st_ino
+    pki.revoke("storefront")
+    assert (trust / "crl.pem").read_bytes() == pki.crl_path.read_bytes()
+    crl = x509.load_pem_x509_crl((trust / "crl.pem").read_bytes())
+    assert crl.get_revoked_certificate_by_serial_number(pki.leaf("storefront").serial)
+    # A new file, not an in-place write: readers never see half a CRL.
+    assert (trust / "crl.pem").stat().st_ino != inode_before
+    pki.make_default(force=True)
+    assert (trust / "ca.crt").read_bytes() == pki.ca_cert_path.read_bytes()
+    assert (trust / "crl.pem").read_bytes() == pki.crl_path.read_bytes()
+
+
+def test_trust_folder_is_added_to_a_pki_made_before_it_existed(pki: DevPKI) -> None:
+    shutil.rmtree(pki.trust_dir)
+    pki.make_default()
+    assert (pki.trust_dir / "ca.crt").read_bytes() == pki.ca_cert_path.read_bytes()
+    assert (pki.trust_dir / "crl.pem").read_bytes() == pki.crl_path.read_bytes()
+
+
 # ---------------------------------------------------------------- test-only options
 def test_expired_option_makes_a_certificate_that_ended_yesterday(pki: DevPKI) -> None:
     leaf = pki.issue("old", expired=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 
@@ -70,6 +71,23 @@ def write_crl(layout: Layout, authority: Authority) -> None:
     pem = crl.build_crl(data, authority.intermediate, authority.intermediate_key)
     write_file(layout.revoked, crl.dump_revoked(data))
     write_file(layout.crl, pem)
+
+
+def publish_trust(layout: Layout) -> list[Path]:
+    """Copy ca.crt and crl.pem into trust/ when they differ; the copies that changed.
+
+    A bind mount of a single file keeps the inode it was given, so a running
+    container never sees a CRL or CA that os.replace put in its place. A mounted
+    folder does; trust/ is that folder, and it holds nothing secret.
+    """
+    changed = []
+    for source in (layout.ca_cert, layout.crl):
+        if not source.exists():
+            continue
+        data, copy = source.read_bytes(), layout.trust_dir / source.name
+        if not copy.exists() or copy.read_bytes() != data:
+            changed.append(write_file(copy, data))
+    return changed
 
 
 def write_truststore(layout: Layout, authority: Authority, trust_domain: str) -> None:

@@ -60,6 +60,11 @@ class DevPKI:
         return self.layout.truststore
 
     @property
+    def trust_dir(self) -> Path:
+        """ca.crt and crl.pem again, kept in step by init, revoke and crl: mount this folder."""
+        return self.layout.trust_dir
+
+    @property
     def initialized(self) -> bool:
         return authority.exists(self.layout)
 
@@ -78,6 +83,7 @@ class DevPKI:
             authority.write_crl(self.layout, ca)
         if force or not self.layout.truststore.exists():
             authority.write_truststore(self.layout, ca, self.trust_domain)
+        authority.publish_trust(self.layout)
 
     def issue(
         self,
@@ -146,11 +152,13 @@ class DevPKI:
         if crl.add_revoked(data, leaf.serial, name):
             write_file(self.layout.revoked, crl.dump_revoked(data))
         authority.write_crl(self.layout, ca)
+        authority.publish_trust(self.layout)
         return self.layout.crl
 
     def crl(self) -> Path:
         """Rewrite crl.pem (fresh next_update, +7 days) from the revoked list."""
         authority.write_crl(self.layout, authority.load(self.layout))
+        authority.publish_trust(self.layout)
         return self.layout.crl
 
     def leaf(self, name: str) -> Leaf:

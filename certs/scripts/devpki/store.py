@@ -60,6 +60,11 @@ class Layout:
     def truststore(self) -> Path:
         return self.root / "truststore.p12"
 
+    @property
+    def trust_dir(self) -> Path:
+        """Public trust material only (ca.crt, crl.pem): the folder a container mounts."""
+        return self.root / "trust"
+
     def leaf_dir(self, name: str) -> Path:
         return self.root / name
 

@@ -78,9 +78,10 @@ class AccessLog:
 
     def _log(self, scope: dict[str, Any], status: int, seconds: float) -> None:
         try:
-            principal = principal_from_scope(scope, self.settings).name
+            caller = principal_from_scope(scope, self.settings)
+            principal, serial = caller.name, f"{caller.serial:x}"
         except IdentityError:
-            principal = "-"
+            principal = serial = "-"
         REQUESTS.labels(principal, str(status)).inc()
         route = getattr(scope.get("route"), "path", None)
         client = scope.get("client") or ("-", 0)
@@ -88,6 +89,7 @@ class AccessLog:
             "request",
             extra={
                 "principal": principal,
+                "serial": serial,  # which certificate of the caller: shows rotation at work
                 "method": scope["method"],
                 "path": scope["path"],
                 "route": route,

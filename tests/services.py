@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from support import ServerProcess, free_port, https, tls_env
 
+T = TypeVar("T")
 ORDER = {"items": [{"sku": "book", "quantity": 1}], "amount_minor": 1999, "currency": "EUR"}
 
 
@@ -37,11 +38,20 @@ class ServicePair:
 
     @classmethod
     @contextmanager
-    def start(cls, pki_dir: Path, data_dir: Path, **env: str) -> Iterator[ServicePair]:
-        """Start payments then orders; `env` applies to both (e.g. MTLS_MIN_TLS_VERSION)."""
+    def start(
+        cls,
+        pki_dir: Path,
+        data_dir: Path,
+        *,
+        orders_env: Mapping[str, str] | None = None,
+        payments_env: Mapping[str, str] | None = None,
+        **env: str,
+    ) -> Iterator[ServicePair]:
+        """Start payments then orders; `env` applies to both (e.g. MTLS_MIN_TLS_VERSION),
+        `orders_env`/`payments_env` to one (e.g. a certificate from another CA)."""
         pair = cls(pki_dir, data_dir, free_port(), free_port())
-        pair.orders_env = pair._env("orders", env)
-        pair.payments_env = pair._env("payments", env)
+        pair.orders_env = pair._env("orders", {**env, **(orders_env or {})})
+        pair.payments_env = pair._env("payments", {**env, **(payments_env or {})})
         try:
             pair.start_payments()
             pair.start_orders()
@@ -111,3 +121,39 @@ class ServicePair:
         with closing(sqlite3.connect(self.data_dir / f"{service}.db")) as db:
             db.row_factory = sqlite3.Row
             return list(db.execute(sql, args))
+
+    def create_order(self, body: Any = ORDER, key: str | None = None) -> httpx.Response:
+        """POST /orders as the storefront, with an Idempotency-Key when given."""
+        headers = {"Idempotency-Key": key} if key is not None else {}
+        with self.client("storefront") as client:
+            return client.post(f"{self.orders_url}/orders", json=body, headers=headers)
+
+    def payments_of(self, order_id: str) -> list[sqlite3.Row]:
+        """Every payment row payments holds for an order (reconciliation: at most one)."""
+        return self.query("payments", "SELECT * FROM payments WHERE order_id = ?", order_id)
+
+    def outbox_of(self, order_id: str) -> list[sqlite3.Row]:
+        """payments' outbox rows (settled/refunded events) for an order, oldest first."""
+        return self.query(
+            "payments", "SELECT * FROM outbox WHERE order_id = ? ORDER BY seq", order_id
+        )
+
+    def events_of(self, order_id: str) -> list[sqlite3.Row]:
+        """The payment events orders has recorded for an order."""
+        sql = "SELECT * FROM payment_events WHERE order_id = ? ORDER BY received_at"
+        return self.query("orders", sql, order_id)
+
+    def count(self, service: str, table: str) -> int:
+        return int(self.query(service, f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608
+
+
+def eventually(check: Callable[[], T | None], what: str, timeout: float = 15.0) -> T:
+    """Poll `check` until it returns something other than None/False; fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)

@@ -9,7 +9,7 @@ from mtls import PeerClient, PeerUnavailable, allow
 
 from orders.charging import PaymentsRefused, charge
 from orders.models import Order, OrderRequest, OrderStatus, PaymentEvent
-from orders.store import OrderStore
+from orders.store import ClientKeyConflict, OrderStore
 
 router = APIRouter(tags=["orders"])
 
@@ -70,7 +70,17 @@ async def create_order(
     body: OrderRequest, orders: Store, gateway: Payments, response: Response, key: ClientKey = None
 ) -> Order:
     """Save the order, then have payments charge it (the order id is the idempotency key)."""
-    order, created = orders.create(body, key)
+    try:
+        order, created = orders.create(body, key)
+    except ClientKeyConflict:
+        raise HTTPException(
+            409,
+            detail={
+                "error": "idempotency key reused",
+                "message": f"Idempotency-Key {key!r} was used for a different order; "
+                "use a new key for a new order",
+            },
+        ) from None
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
@@ -114,8 +124,13 @@ async def payment_event(order_id: str, event: PaymentEvent, orders: Store) -> di
 
 @router.post("/orders/{order_id}/refund", dependencies=[Depends(allow("storefront"))])
 async def refund_order(order_id: str, orders: Store, gateway: Payments) -> Order:
-    """Ask payments to refund; the order becomes refunded when the refund event arrives."""
+    """Ask payments to refund; the order becomes refunded when the refund event arrives.
+
+    Refunding again (a retry) is harmless: payments refunds once, a refunded order is returned.
+    """
     order = _found(orders.get(order_id), order_id)
+    if order.status == "refunded":
+        return order
     if order.status not in ("paid", "settled", "refund_requested") or order.payment_id is None:
         raise HTTPException(
             409, detail={"error": "not refundable", "order_id": order_id, "status": order.status}

@@ -54,6 +54,10 @@ EVENT_STATUS: dict[str, OrderStatus] = {
 }
 
 
+class ClientKeyConflict(Exception):
+    """The storefront's Idempotency-Key was used before for a different order."""
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -80,16 +84,23 @@ class OrderStore:
         self.db = db
 
     def create(self, request: OrderRequest, client_key: str | None) -> tuple[Order, bool]:
-        """A new pending order, or the one already made with this client key."""
+        """A new pending order, or the one already made with this client key
+        (ClientKeyConflict if that one was for different items or amount)."""
+        items = json.dumps([item.model_dump() for item in request.items])
         with Transaction(self.db) as db:
             if client_key is not None:
                 row = db.execute(
                     "SELECT * FROM orders WHERE client_key = ?", (client_key,)
                 ).fetchone()
                 if row is not None:
+                    if (row["items"], row["amount_minor"], row["currency"]) != (
+                        items,
+                        request.amount_minor,
+                        request.currency,
+                    ):
+                        raise ClientKeyConflict(client_key)
                     return _order(row), False
             order_id, stamp = f"ord_{uuid.uuid4().hex}", now_iso()
-            items = json.dumps([item.model_dump() for item in request.items])
             db.execute(
                 "INSERT INTO orders (id, client_key, status, items, amount_minor, currency, "
                 "created_at, updated_at) VALUES (?, ?, 'payment_pending', ?, ?, ?, ?, ?)",

@@ -79,8 +79,10 @@ class PeerClient:
 
     async def _retire(self, client: httpx.AsyncClient) -> None:
         timeout = self._timeout.read or 5.0
-        await asyncio.sleep(timeout + 1)  # let in-flight requests on the old pool finish
-        await client.aclose()
+        try:
+            await asyncio.sleep(timeout + 1)  # let in-flight requests on the old pool finish
+        finally:
+            await client.aclose()  # also when cancelled: open connections would hold the peer
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request; PeerUnavailable on any transport or TLS failure."""
@@ -90,6 +92,8 @@ class PeerClient:
             raise PeerUnavailable(self.peer, self.base_url + path, explain(exc)) from exc
 
     async def aclose(self) -> None:
-        for task in list(self._retiring):
+        retiring = list(self._retiring)
+        for task in retiring:
             task.cancel()
+        await asyncio.gather(*retiring, return_exceptions=True)
         await self._client.aclose()

@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -68,6 +69,15 @@ def _read(setting: str, path: Path, what: str) -> bytes:
         ) from None
 
 
+def _whole_pem(setting: str, path: Path, data: bytes) -> None:
+    """Refuse a file that ends inside a PEM block: caught mid-write, its parse would be short."""
+    if data.count(b"-----BEGIN ") != data.count(b"-----END "):
+        raise MaterialError(
+            f"{setting}={path}: ends inside a PEM block (still being written?); "
+            "write it whole (temporary file + rename)"
+        )
+
+
 def _certificates(setting: str, path: Path, data: bytes, what: str) -> list[x509.Certificate]:
     try:
         certs = x509.load_pem_x509_certificates(data)
@@ -75,7 +85,27 @@ def _certificates(setting: str, path: Path, data: bytes, what: str) -> list[x509
         certs = []
     if not certs:
         raise MaterialError(f"{setting}={path}: holds no PEM certificate; point it at {what}")
+    _whole_pem(setting, path, data)
     return certs
+
+
+def chain_is_anchored(material: TLSMaterial) -> bool:
+    """True when the chain ends at, or is signed by, a CA of the trust bundle.
+
+    A chain cut short (the leaf without its intermediate) is what peers refuse
+    as unknown_ca, so a reload must not swap it in.
+    """
+    last = material.chain[-1]
+    for ca in material.ca_certs:
+        if last == ca:
+            return True
+        if last.issuer == ca.subject:
+            try:
+                last.verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            return True
+    return False
 
 
 def _private_key(settings: TLSSettings, data: bytes) -> PrivateKeyTypes:
@@ -121,6 +151,7 @@ def _crl(settings: TLSSettings) -> tuple[x509.CertificateRevocationList | None, 
     if settings.crl is None:
         return None, b""
     data = _read("MTLS_CRL", settings.crl, "the CRL of the issuing CA (crl.pem)")
+    _whole_pem("MTLS_CRL", settings.crl, data)
     try:
         return x509.load_pem_x509_crl(data), data
     except ValueError:

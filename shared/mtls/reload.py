@@ -17,7 +17,14 @@ import ssl
 
 from mtls.contexts import client_context, server_context
 from mtls.logs import audit
-from mtls.material import MaterialError, Role, TLSMaterial, load_material, material_digest
+from mtls.material import (
+    MaterialError,
+    Role,
+    TLSMaterial,
+    chain_is_anchored,
+    load_material,
+    material_digest,
+)
 from mtls.metrics import CERTIFICATE_EXPIRY, RELOADS
 from mtls.settings import TLSSettings
 
@@ -73,6 +80,12 @@ class TLSContexts:
             material, server, client = self._build()
             if material_digest(self.settings) != material.digest:
                 raise MaterialError("the files changed while they were being loaded; retrying")
+            if chain_is_anchored(self.material) and not chain_is_anchored(material):
+                raise MaterialError(
+                    f"MTLS_CERT={self.settings.cert_path}: the new chain does not lead to a CA "
+                    f"in MTLS_CA={self.settings.ca_path} (intermediate missing, or a new CA "
+                    "not yet trusted: add it to the bundle first)"
+                )
         except (MaterialError, ssl.SSLError, OSError) as exc:
             self._rejected_digest = digest
             RELOADS.labels("skipped").inc()

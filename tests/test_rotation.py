@@ -1,0 +1,184 @@
+"""Certificates rotate under running services: new handshakes use new files, nothing fails.
+
+Each change style (atomic rename, Kubernetes symlink swap, in-place write) is
+applied to a server's files and to an in-process client's files while a
+prober keeps opening fresh connections; a half-written pair is ignored until
+it is whole; `devpki renew` reaches running services on both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from certsupport import (
+    STYLES,
+    MaterialDir,
+    Prober,
+    access_serials,
+    leaf_files,
+    peer_serial,
+    reissue,
+    serial_served,
+    wait_until,
+    write_atomically,
+)
+from conftest import EchoServers
+from devpki import DevPKI
+from mtls import PeerClient, Role, TLSContexts, TLSSettings
+from support import REPO, ServerProcess, client_context, https, process_env
+
+from services import ORDER, ServicePair
+
+
+def _client_contexts(pki: DevPKI, material: MaterialDir) -> TLSContexts:
+    """An in-process client, as a service's PeerClient sees its own material."""
+    settings = TLSSettings(
+        cert=material.chain, key=material.key, ca=pki.ca_cert_path, reload_interval=0.1
+    )
+    return TLSContexts(settings, roles=(Role.CLIENT,))
+
+
+async def _call_through_rotation(
+    contexts: TLSContexts, url: str, rotate: Callable[[], None], new_serial: int
+) -> tuple[list[str], list[str]]:
+    """Call /whoami without pause while `rotate` runs and until the new serial is seen.
+
+    Returns the caller serials the server saw, and the failures.
+    """
+    watcher = asyncio.create_task(contexts.watch())
+    client = PeerClient("echo", url, contexts)
+    seen, failures = [], []
+    rotation = asyncio.create_task(asyncio.to_thread(rotate))
+    try:
+        for _ in range(1000):
+            try:
+                answer = await client.request("GET", "/whoami")
+                seen.append(answer.json()["serial"] if answer.status_code == 200 else "")
+            except Exception as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+            if rotation.done() and seen and seen[-1] == f"{new_serial:x}":
+                break
+            await asyncio.sleep(0.02)
+        await rotation
+    finally:
+        watcher.cancel()
+        await client.aclose()
+    return seen, failures
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_rotated_files_reach_new_handshakes_on_both_sides_without_failures(
+    style: str, default_pki: DevPKI, echo_servers: EchoServers, tmp_path: Path
+) -> None:
+    server_files = MaterialDir(tmp_path / "server", style).install(
+        leaf_files(default_pki.leaf("orders"))
+    )
+    client_files = MaterialDir(tmp_path / "client", style).install(
+        leaf_files(default_pki.leaf("storefront"))
+    )
+    server = echo_servers.start(default_pki, "orders", env=server_files.env())
+    new_server, new_client = reissue(default_pki, "orders"), reissue(default_pki, "storefront")
+    strict = client_context(default_pki.directory, "storefront")
+    contexts = _client_contexts(default_pki, client_files)
+
+    def make_client() -> httpx.Client:
+        return https(default_pki.directory, "storefront")
+
+    server_rotation = threading.Thread(target=server_files.rotate, args=(leaf_files(new_server),))
+    with Prober(make_client, f"{server.url}/whoami") as prober:
+        server_rotation.start()
+        seen, failures = asyncio.run(
+            _call_through_rotation(
+                contexts,
+                server.url,
+                lambda: client_files.rotate(leaf_files(new_client)),
+                new_client.serial,
+            )
+        )
+        server_rotation.join(30)
+        wait_until(lambda: serial_served(strict, server.port, new_server.serial), "new serial")
+
+    assert failures == [], failures
+    assert prober.failures == [], prober.failures
+    assert prober.ok > 0
+    old_client = f"{default_pki.leaf('storefront').serial:x}"
+    assert seen[0] == old_client
+    assert seen[-1] == f"{new_client.serial:x}"
+    assert set(seen) == {old_client, f"{new_client.serial:x}"}
+    reloads = server.events("tls material reloaded")
+    assert reloads[-1]["new_serial"] == f"{new_server.serial:x}"
+    assert reloads[0]["old_serial"] == f"{default_pki.leaf('orders').serial:x}"
+
+
+def test_half_written_pair_is_ignored_until_the_key_arrives(
+    default_pki: DevPKI, echo_servers: EchoServers, tmp_path: Path
+) -> None:
+    files = MaterialDir(tmp_path / "server", "atomic_rename").install(
+        leaf_files(default_pki.leaf("orders"))
+    )
+    server = echo_servers.start(default_pki, "orders", env=files.env())
+    strict = client_context(default_pki.directory, "storefront")
+    old, new = default_pki.leaf("orders"), reissue(default_pki, "orders")
+
+    write_atomically(files.chain, new.chain_pem())  # the certificate without its key
+    skipped = server.wait_for_event("tls material reload skipped")
+    assert "does not match" in skipped["reason"]
+    for _ in range(10):  # several reload intervals: the pair is looked at again and again
+        assert peer_serial(strict, server.port) == old.serial
+    assert len(server.events("tls material reload skipped")) == 1
+    assert server.events("tls material reloaded") == []
+
+    write_atomically(files.key, new.key_pem())
+    reloaded = server.wait_for_event("tls material reloaded")
+    assert reloaded["old_serial"] == f"{old.serial:x}"
+    assert reloaded["new_serial"] == f"{new.serial:x}"
+    wait_until(lambda: serial_served(strict, server.port, new.serial), "the new serial")
+
+
+def _devpki(pki: DevPKI, *args: str) -> str:
+    """`python -m devpki` as `make renew` / `make revoke` run it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "devpki", "--dir", str(pki.directory), *args],
+        env=process_env({}),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def _order(pair: ServicePair) -> None:
+    with pair.client("storefront") as client:
+        answer = client.post(f"{pair.orders_url}/orders", json=ORDER)
+    assert answer.status_code == 201, answer.text
+
+
+def test_devpki_renew_reaches_running_services_as_server_and_as_client(
+    new_pki: Callable[..., DevPKI], tmp_path: Path
+) -> None:
+    pki = new_pki()
+    old = pki.leaf("orders").serial
+    with ServicePair.start(pki.directory, tmp_path) as pair:
+        assert isinstance(pair.orders, ServerProcess)
+        assert isinstance(pair.payments, ServerProcess)
+        _order(pair)
+        assert access_serials(pair.payments, "orders") == {f"{old:x}"}
+
+        assert "wrote" in _devpki(pki, "renew", "orders")
+        new = pki.leaf("orders").serial
+        pair.orders.wait_for_event("tls material reloaded", new_serial=f"{new:x}")
+        strict = client_context(pki.directory, "storefront")
+        assert peer_serial(strict, pair.orders_port) == new
+        _order(pair)
+        assert access_serials(pair.payments, "orders") == {f"{old:x}", f"{new:x}"}
+        assert pair.orders.events("tls handshake refused") == []
+        assert pair.payments.events("tls handshake refused") == []

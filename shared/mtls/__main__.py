@@ -7,7 +7,9 @@ import sys
 
 import httpx
 
+from mtls import doctor
 from mtls.contexts import client_context
+from mtls.doctor_report import print_report
 from mtls.errors import explain
 from mtls.material import MaterialError, Role, load_material
 from mtls.settings import TLSSettings
@@ -37,10 +39,26 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("healthcheck", help="exit 0 if URL answers 2xx over mTLS")
     check.add_argument("url")
     check.add_argument("--timeout", type=float, default=3.0)
+    doctor.add_arguments(
+        commands.add_parser("doctor", help="explain, step by step, why an mTLS call fails")
+    )
     args = parser.parse_args(argv)
     if args.command == "healthcheck":
         return healthcheck(args.url, args.timeout)
+    if args.command == "doctor":
+        return run_doctor(args)
     return 2
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    """Print the doctor's report; 0 when the call works end to end."""
+    try:
+        report = doctor.diagnose(doctor.options_from(args))
+    except doctor.DoctorError as exc:
+        print(f"doctor: {exc}", file=sys.stderr)
+        return 2
+    print_report(report)
+    return 0 if report.verdict.ok else 1
 
 
 if __name__ == "__main__":

@@ -57,3 +57,31 @@ def client_context(material: TLSMaterial) -> ssl.SSLContext:
     context = _harden(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), material)
     context.check_hostname = True
     return context
+
+
+def diagnostic_context(
+    ca_pem: str,
+    cert: str | None = None,
+    key: str | None = None,
+    *,
+    max_version: str = "1.3",
+    verify: bool = True,
+) -> ssl.SSLContext:
+    """The doctor's client context: hardened like `client_context`, but the client
+    certificate is optional, TLS 1.2 is offered (so a server's refusal of it can be
+    seen) and verification can be off, to fetch a server chain that does not verify."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.maximum_version = TLS_VERSIONS[max_version]
+    context.set_ciphers(TLS12_CIPHERS)
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    context.set_alpn_protocols(ALPN_HTTP1)
+    if verify:
+        context.verify_flags |= ssl.VERIFY_X509_STRICT
+        context.load_verify_locations(cadata=ca_pem)
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if cert and key:
+        context.load_cert_chain(cert, key)
+    return context

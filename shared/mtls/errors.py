@@ -67,6 +67,12 @@ _REASONS: dict[str, tuple[str, str, str]] = {
     ),
     "NO_SHARED_CIPHER": ("no_shared_cipher", "no cipher both sides accept", "use TLS 1.3"),
     "HTTP_REQUEST": ("not_tls", "plain HTTP sent to a TLS port", "use https://"),
+    # asyncio servers close without sending their alert: a refused TLS version looks like this.
+    "UNEXPECTED_EOF_WHILE_READING": (
+        "handshake_closed",
+        "the peer closed the connection during the TLS handshake",
+        "it refused our TLS version or certificate; `python -m mtls doctor URL` finds which",
+    ),
     "WRONG_VERSION_NUMBER": ("not_tls", "the peer does not speak TLS", "check the port and scheme"),
     "TLSV1_ALERT_UNKNOWN_CA": (
         "peer_rejected_certificate",
@@ -115,6 +121,9 @@ def _ssl_error(exc: BaseException | None) -> BaseException | None:
 def explain(exc: BaseException) -> Explanation:
     """Name the cause of a failed TLS connection or request, with the fix."""
     error = _ssl_error(exc)
+    if isinstance(error, ssl.SSLEOFError) and error.reason is None:
+        # After the handshake, without an alert: how a TLS 1.3 peer refusing us looks.
+        return _explain_transport(ConnectionResetError())
     if isinstance(error, ssl.SSLCertVerificationError):
         known = _VERIFY_CODES.get(error.verify_code)
         if known:

@@ -1,0 +1,249 @@
+"""The doctor's look at the local files: certificate, key, CA bundle, CRL.
+
+Under TLS 1.3 a server that refuses a client certificate (as ours does) just
+closes the connection, so the client never hears why. What the local files
+show (expired, signed by another CA, revoked, foreign trust domain) is then
+the best evidence of the cause; these checks collect it as `LocalFacts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from mtls.doctor_report import Check
+
+EXPIRY_WARNING_DAYS = 30
+
+
+@dataclass
+class LocalFacts:
+    """What the local checks established, for the verdict."""
+
+    checks: list[Check] = field(default_factory=list)
+    usable: bool = False  # cert and key load and belong together
+    leaf: x509.Certificate | None = None
+    expired: bool = False
+    not_yet_valid: bool = False
+    untrusted_issuer: str | None = None  # issuer not found in --ca
+    revoked: bool = False
+    foreign_spiffe_id: str | None = None
+    no_client_auth: bool = False
+
+    def add(self, status: str, label: str, detail: str, fix: str = "") -> None:
+        self.checks.append(Check(status, label, detail, fix))  # type: ignore[arg-type]
+
+
+def _load_certs(path: Path) -> list[x509.Certificate]:
+    data = path.read_bytes()
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        return [x509.load_der_x509_certificate(data)]
+
+
+def _public(owner: Any) -> bytes:
+    """The SubjectPublicKeyInfo of a certificate or private key, to compare them."""
+    return bytes(
+        owner.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def check_pair(facts: LocalFacts, cert_path: Path, key_path: Path) -> list[x509.Certificate]:
+    """Certificate and key readable and matching; the chain as read."""
+    try:
+        chain = _load_certs(cert_path)
+    except (OSError, ValueError) as exc:
+        facts.add("fail", "certificate", f"{cert_path}: cannot read it ({exc})", "pass chain.pem")
+        return []
+    leaf = facts.leaf = chain[0]
+    facts.add("ok", "certificate", f"{cert_path}: {leaf.subject.rfc4514_string()}")
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        facts.add("fail", "key", f"{key_path}: cannot read it ({exc})", "pass the key.pem")
+        return chain
+    if _public(key) != _public(leaf):
+        facts.add(
+            "fail",
+            "key",
+            f"{key_path} does not belong to the certificate",
+            "use the key.pem issued together with this certificate",
+        )
+        return chain
+    facts.add("ok", "key", "matches the certificate")
+    facts.usable = True
+    return chain
+
+
+def check_chain_order(facts: LocalFacts, chain: list[x509.Certificate]) -> None:
+    for position, (cert, issuer) in enumerate(pairwise(chain), start=1):
+        if not _issued_by(cert, issuer):
+            facts.add(
+                "fail",
+                "chain order",
+                f"certificate {position + 1} in the file did not sign certificate {position}",
+                "order the file leaf first, then the CA that signed it (chain.pem does)",
+            )
+            return
+    extra = f"leaf + {len(chain) - 1} CA certificate(s)" if len(chain) > 1 else "leaf only"
+    facts.add("ok", "chain order", extra)
+
+
+def check_validity(facts: LocalFacts, leaf: x509.Certificate, now: datetime) -> None:
+    days = (leaf.not_valid_after_utc - now).days
+    after = leaf.not_valid_after_utc.isoformat()
+    if now < leaf.not_valid_before_utc:
+        facts.not_yet_valid = True
+        facts.add(
+            "fail", "validity", f"not valid before {leaf.not_valid_before_utc}", "check clocks"
+        )
+    elif now > leaf.not_valid_after_utc:
+        facts.expired = True
+        facts.add("fail", "validity", f"EXPIRED on {after}", "renew it: make renew NAME=<name>")
+    elif days < EXPIRY_WARNING_DAYS:
+        facts.add("warn", "validity", f"{days} days left (until {after})", "renew it soon")
+    else:
+        facts.add("ok", "validity", f"{days} days left (until {after})")
+
+
+def check_names(facts: LocalFacts, leaf: x509.Certificate, trust_domain: str) -> None:
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = x509.SubjectAlternativeName([])
+    uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    names = [*uris, *san.get_values_for_type(x509.DNSName)]
+    names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    facts.add("info", "SANs", ", ".join(names) or "(none)")
+    spiffe = [uri for uri in uris if uri.startswith("spiffe://")]
+    if len(spiffe) != 1:
+        facts.add("fail", "SPIFFE ID", f"{len(spiffe)} SPIFFE IDs", "issue it with exactly one")
+        facts.foreign_spiffe_id = ", ".join(spiffe) or "(none)"
+    elif spiffe[0].removeprefix("spiffe://").partition("/")[0] != trust_domain:
+        facts.foreign_spiffe_id = spiffe[0]
+        facts.add(
+            "warn",
+            "SPIFFE ID",
+            f"{spiffe[0]} is outside the trust domain {trust_domain}",
+            f"issue it as spiffe://{trust_domain}/<name> (or pass --trust-domain)",
+        )
+    else:
+        facts.add("ok", "SPIFFE ID", f"{spiffe[0]} (principal {spiffe[0].rsplit('/', 1)[-1]})")
+
+
+def check_usage(facts: LocalFacts, leaf: x509.Certificate) -> None:
+    try:
+        usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        facts.add("ok", "EKU", "no EKU extension: any use allowed")
+        return
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
+        facts.no_client_auth = True
+        facts.add("fail", "EKU", "no clientAuth: a server refuses it", "reissue it with clientAuth")
+    else:
+        facts.add("ok", "EKU", "clientAuth present")
+
+
+def check_issuer(
+    facts: LocalFacts, chain: list[x509.Certificate], cas: list[x509.Certificate]
+) -> None:
+    """Walk from the leaf through the chain to a CA of the bundle, as a server would."""
+    current, pool, path = chain[0], chain[1:] + cas, []
+    while not any(_public(current) == _public(ca) for ca in cas):
+        issuer = next((c for c in pool if c not in path and _issued_by(current, c)), None)
+        if issuer is None:
+            facts.untrusted_issuer = current.issuer.rfc4514_string()
+            facts.add(
+                "fail",
+                "signed by",
+                f"{facts.untrusted_issuer}, which is not in the CA bundle (--ca)",
+                "get a certificate from the server's CA, or send the full chain.pem",
+            )
+            return
+        path.append(issuer)
+        current = issuer
+    check_key_identifiers(facts, [chain[0], *path])
+    via = " via " + ", ".join(c.subject.rfc4514_string() for c in path[:-1]) if path[1:] else ""
+    facts.add("ok", "signed by", f"{current.subject.rfc4514_string()} (in --ca){via}")
+
+
+def check_key_identifiers(facts: LocalFacts, path: list[x509.Certificate]) -> None:
+    """Python 3.13 (VERIFY_X509_STRICT) refuses a CA without SKI or a leaf without AKI."""
+    leaf, cas = path[0], path[1:]
+    missing = [] if _has(leaf, x509.AuthorityKeyIdentifier) else ["the leaf has no AKI"]
+    missing += [
+        f"{ca.subject.rfc4514_string()} has no SKI"
+        for ca in cas
+        if not _has(ca, x509.SubjectKeyIdentifier)
+    ]
+    if missing:
+        facts.add("warn", "key identifiers", "; ".join(missing), "reissue with SKI and AKI")
+    else:
+        facts.add("ok", "key identifiers", "SKI/AKI present (Python 3.13's strict check passes)")
+
+
+def _has(cert: x509.Certificate, extension: type[x509.ExtensionType]) -> bool:
+    try:
+        cert.extensions.get_extension_for_class(extension)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
+def check_revocation(facts: LocalFacts, leaf: x509.Certificate, crl_path: Path | None) -> None:
+    if crl_path is None or not crl_path.exists():
+        facts.add("info", "revocation", "no CRL given (--crl): not checked here")
+        return
+    try:
+        crl = x509.load_pem_x509_crl(crl_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        facts.add("warn", "revocation", f"{crl_path}: cannot read the CRL ({exc})")
+        return
+    entry = crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
+    if entry is not None:
+        facts.revoked = True
+        when = entry.revocation_date_utc.isoformat()
+        facts.add(
+            "fail",
+            "revocation",
+            f"serial {leaf.serial_number:x} revoked on {when}",
+            "issue a new certificate (make renew NAME=<name>)",
+        )
+    else:
+        facts.add("ok", "revocation", f"serial {leaf.serial_number:x} not in {crl_path}")
+
+
+def examine(
+    cert: Path, key: Path, cas: list[x509.Certificate], crl: Path | None, trust_domain: str
+) -> LocalFacts:
+    """Every local check, in the order a person would make them."""
+    facts = LocalFacts()
+    chain = check_pair(facts, cert, key)
+    if not chain:
+        return facts
+    check_chain_order(facts, chain)
+    check_validity(facts, chain[0], datetime.now(UTC))
+    check_names(facts, chain[0], trust_domain)
+    check_usage(facts, chain[0])
+    check_issuer(facts, chain, cas)
+    check_revocation(facts, chain[0], crl)
+    return facts

@@ -1,0 +1,1 @@
+"""Teaching tools that drive running services: `make scenarios` (see scenarios.py)."""

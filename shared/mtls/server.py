@@ -33,6 +33,11 @@ from mtls.reload import TLSContexts
 from mtls.tlsscope import tls_extension
 
 ASGIApp = Any
+# A TLS close waits for the peer's close_notify, which an idle pooled client (httpx)
+# never sends: with asyncio's 30 s default, every stop with a peer's kept-alive
+# connection open ran into uvicorn's 5 s graceful-shutdown limit. Our answers are small,
+# so a second is ample for the last bytes to leave before the socket is dropped.
+SSL_SHUTDOWN_TIMEOUT = 1.0
 
 
 class _WithTLSExtension:
@@ -128,6 +133,7 @@ class TLSProtocolMixin:
                 contexts.server,
                 server_side=True,
                 ssl_handshake_timeout=contexts.settings.handshake_timeout,
+                ssl_shutdown_timeout=SSL_SHUTDOWN_TIMEOUT,
             )
         except (OSError, TimeoutError, EOFError) as exc:
             _record_refusal(transport, exc)

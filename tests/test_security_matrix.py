@@ -1,0 +1,395 @@
+"""The bad-certificate matrix: every way a caller can be wrong, tried on both running services.
+
+Each case proves four things: where the refusal happens (the TLS handshake or a
+403 before any handler), the server's audit line with the reason, the metric
+that counts it, and that nothing happened (no handler ran, no row was written).
+The client side is tried too: orders calling an impostor payments refuses it
+and answers 503 naming payments and the reason.
+
+The observations form the table in docs/security.md; the last test fails when
+the table differs from this run (`make security-doc` rewrites it).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from devpki import DevPKI
+from security_support import (
+    DOC,
+    WRITE_DOC_ENV,
+    ClientView,
+    Evidence,
+    Row,
+    State,
+    client_tls,
+    documented_matrix,
+    http_request,
+    payments_impostor,
+    probe,
+    render_matrix,
+    write_matrix,
+)
+
+from services import ORDER, ServicePair
+
+TRUST_DOMAIN = "demo.internal"
+TARGETS = ("orders", "payments")
+CREATOR = {"orders": "storefront", "payments": "orders"}  # who may create on each target
+NOT_ALLOWED = {"orders": "payments", "payments": "storefront"}  # known, but not on that route
+Credentials = tuple[Path, Path] | None
+
+
+@dataclass
+class Minter:
+    """Issues each case's client certificate, claiming the identity the target would accept."""
+
+    pki: DevPKI
+    other: DevPKI  # another CA with the same trust domain: the spoofer's
+
+    def issue(
+        self, case: str, target: str, *, claim: str = "", spiffe_id: str = "", **options: Any
+    ) -> Credentials:
+        uri = spiffe_id or f"spiffe://{TRUST_DOMAIN}/{claim or CREATOR[target]}"
+        leaf = self.pki.issue(f"{case}-{target}", client_only=True, spiffe_id=uri, **options)
+        return leaf.chain_path, leaf.key_path
+
+    def revoked(self, case: str, target: str) -> Credentials:
+        credentials = self.issue(case, target)
+        self.pki.revoke(f"{case}-{target}")
+        return credentials
+
+    @staticmethod
+    def existing(pki: DevPKI, name: str) -> Credentials:
+        leaf = pki.leaf(name)
+        return leaf.chain_path, leaf.key_path
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    title: str
+    layer: str  # "handshake" or "403"
+    reason: str  # the audit/metric reason slug, or the 403's error
+    mint: Callable[[Minter, str, str], Credentials]
+    hint: str = ""  # a word the 403's explanation must contain
+    max_version: ssl.TLSVersion | None = None
+    weak: bool = False
+
+    @property
+    def expected(self) -> str:
+        if self.layer == "handshake":
+            return f"refused in the handshake ({self.reason})"
+        return f"refused with 403 {self.reason}, before any handler"
+
+
+def _later(days: int) -> datetime:
+    return datetime.now(UTC) + timedelta(days=days)
+
+
+CASES = [
+    Case("no-cert", "no client certificate", "handshake", "certificate_required",
+         lambda m, c, t: None),
+    Case("self-signed", "self-signed client certificate", "handshake", "self_signed",
+         lambda m, c, t: m.issue(c, t, self_signed=True)),
+    Case("spoof", "another CA, valid SPIFFE ID (spoof)", "handshake", "unknown_ca",
+         lambda m, c, t: m.existing(m.other, CREATOR[t])),
+    Case("expired", "expired client certificate", "handshake", "expired",
+         lambda m, c, t: m.issue(c, t, expired=True)),
+    Case("not-yet-valid", "client certificate not yet valid", "handshake", "not_yet_valid",
+         lambda m, c, t: m.issue(c, t, not_before=_later(2))),
+    Case("server-eku", "client certificate with only the serverAuth EKU", "handshake", "wrong_purpose",
+         lambda m, c, t: m.issue(c, t, eku=[ExtendedKeyUsageOID.SERVER_AUTH])),
+    Case("ca-leaf", "a CA certificate used as a client leaf", "403", "no usable identity",
+         lambda m, c, t: m.issue(c, t, is_ca=True), hint="CA certificate"),
+    Case("revoked", "revoked client certificate (CRL configured)", "handshake", "revoked",
+         lambda m, c, t: m.revoked(c, t)),
+    Case("foreign-domain", "SPIFFE ID of a foreign trust domain (our CA)", "403", "no usable identity",
+         lambda m, c, t: m.issue(c, t, spiffe_id=f"spiffe://partner.example/{CREATOR[t]}"),
+         hint="trust domain"),
+    Case("unknown", "valid certificate, unknown principal", "403", "forbidden",
+         lambda m, c, t: m.issue(c, t, claim="mallory"), hint="mallory"),
+    Case("wrong-route", "known principal on a forbidden route", "403", "forbidden",
+         lambda m, c, t: m.existing(m.pki, NOT_ALLOWED[t]), hint="not allowed"),
+    Case("tls12", "TLS 1.2-only client, 1.3 required", "handshake", "protocol_version",
+         lambda m, c, t: m.existing(m.pki, CREATOR[t]), max_version=ssl.TLSVersion.TLSv1_2),
+    Case("rsa1024", "RSA-1024 client key", "handshake", "weak_key",
+         lambda m, c, t: m.issue(c, t, key_type="rsa1024"), weak=True),
+    Case("sha1", "SHA-1-signed client certificate", "handshake", "weak_signature",
+         lambda m, c, t: m.issue(c, t, hash_algorithm="sha1"), weak=True),
+]  # fmt: skip
+HANDSHAKE_CASES = [case for case in CASES if case.layer == "handshake"]
+HTTP_CASES = [case for case in CASES if case.layer == "403"]
+
+
+@dataclass(frozen=True)
+class ServerCase:
+    """Client side: orders calls a payments presenting this certificate."""
+
+    id: str
+    title: str
+    reason: str
+
+
+SERVER_CASES = [
+    ServerCase("server-wrong-host", "server certificate for another hostname", "hostname_mismatch"),
+    ServerCase("server-other-ca", "server certificate from another CA", "unknown_ca"),
+    ServerCase("server-expired", "expired server certificate", "expired"),
+]
+ROW_ORDER = [
+    *[(case.id, target) for case in CASES for target in TARGETS],
+    *[("tls12-allowed", target) for target in TARGETS],
+    *[(case.id, "orders -> payments") for case in SERVER_CASES],
+]
+
+
+@dataclass
+class Matrix:
+    pki: DevPKI
+    other: DevPKI
+    credentials: dict[tuple[str, str], Credentials]
+    rows: dict[tuple[str, str], Row] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> Matrix:
+    """Our own PKI (cases revoke and add leaves) and every case's certificate, minted once."""
+    pki = DevPKI(tmp_path_factory.mktemp("matrix-pki"), TRUST_DOMAIN)
+    pki.make_default()
+    other = DevPKI(tmp_path_factory.mktemp("spoofer-pki"), TRUST_DOMAIN)
+    other.make_default()
+    minter = Minter(pki, other)
+    credentials = {
+        (case.id, target): case.mint(minter, case.id, target)
+        for case in CASES
+        for target in TARGETS
+    }
+    return Matrix(pki, other, credentials)
+
+
+@pytest.fixture(scope="module")
+def evidence(matrix: Matrix, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
+    """Both services with TLS 1.3 required and CRL checking, and a reader of their state."""
+    with ServicePair.start(matrix.pki.directory, tmp_path_factory.mktemp("matrix-data")) as pair:
+        reader = Evidence(pair)
+        yield reader
+        reader.close()
+
+
+@pytest.fixture(scope="module")
+def evidence_tls12(matrix: Matrix, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
+    """Both services with MTLS_MIN_TLS_VERSION=1.2."""
+    data = tmp_path_factory.mktemp("matrix-tls12")
+    with ServicePair.start(matrix.pki.directory, data, MTLS_MIN_TLS_VERSION="1.2") as pair:
+        reader = Evidence(pair)
+        yield reader
+        reader.close()
+
+
+def create_request(target: str, case_id: str) -> bytes:
+    """The write each target guards: a new order, or a new payment."""
+    if target == "orders":
+        return http_request("POST", "/orders", ORDER)
+    payment = {"order_id": f"ord_{case_id}", "amount_minor": 1999, "currency": "EUR"}
+    return http_request("POST", "/payments", payment, {"Idempotency-Key": f"matrix-{case_id}"})
+
+
+def attempt(
+    evidence: Evidence, matrix: Matrix, case: Case, target: str
+) -> tuple[State, ClientView]:
+    credentials = matrix.credentials[(case.id, target)]
+    cert, key = credentials or (None, None)
+    context = client_tls(
+        matrix.pki.ca_cert_path,
+        cert,
+        key,
+        max_version=case.max_version,
+        weak_own_certificate=case.weak,
+    )
+    before = evidence.state()
+    port = evidence.pair.orders_port if target == "orders" else evidence.pair.payments_port
+    return before, probe(port, context, create_request(target, case.id))
+
+
+def wait_for(found: Callable[[], list[dict[str, Any]]], what: str) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 10
+    while not (records := found()):
+        assert time.monotonic() < deadline, f"no {what} in the service's log"
+        time.sleep(0.05)
+    return records
+
+
+def written(before: State, after: State) -> str:
+    return f"rows written: {sum(after.rows.values()) - sum(before.rows.values())}"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", HANDSHAKE_CASES, ids=lambda case: case.id)
+def test_bad_client_certificate_is_refused_in_the_handshake(
+    case: Case, target: str, matrix: Matrix, evidence: Evidence
+) -> None:
+    before, view = attempt(evidence, matrix, case, target)
+
+    refusals = wait_for(
+        lambda: [
+            line
+            for line in evidence.events_since(before, target, "tls handshake refused")
+            if line["peer"] == view.peer
+        ],
+        f"'tls handshake refused' line for {view.peer}",
+    )
+    after = evidence.state()
+    reason = refusals[0]["reason"]
+    name = "mtls_handshake_failures_total"
+    counted = after.metric(target, name, reason=reason) - before.metric(target, name, reason=reason)
+    handled = [line for t in TARGETS for line in evidence.handled_since(before, t)]
+    matrix.rows[(case.id, target)] = Row(
+        case.title,
+        target,
+        case.expected,
+        f"handshake refused ({reason}); client saw: {view.outcome}; audit line; "
+        f"{name} +{counted:g}; requests handled: {len(handled)}; {written(before, after)}",
+    )
+
+    assert view.status is None, f"the {case.title} caller got an HTTP answer: {view.body}"
+    assert reason == case.reason, refusals[0]
+    assert counted == 1
+    assert handled == [], "a request got past a refused handshake"
+    assert after.rows == before.rows, "a refused caller changed a database"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", HTTP_CASES, ids=lambda case: case.id)
+def test_bad_identity_is_refused_with_403_before_any_handler(
+    case: Case, target: str, matrix: Matrix, evidence: Evidence
+) -> None:
+    before, view = attempt(evidence, matrix, case, target)
+
+    access = wait_for(
+        lambda: [
+            line for line in evidence.handled_since(before, target) if line["peer"] == view.peer
+        ],
+        f"access line for {view.peer}",
+    )
+    after = evidence.state()
+    detail = view.body["detail"] if isinstance(view.body, dict) else {}
+    denied = case.reason == "forbidden"
+    audit_event = "authorization denied" if denied else "identity refused"
+    audits = evidence.events_since(before, target, audit_event)
+    if denied:
+        name, labels = (
+            "mtls_authorization_denials_total",
+            {"principal": detail.get("principal", "")},
+        )
+        labels["route"] = detail.get("route", "")
+    else:  # no principal to count by: the access middleware counts it as principal "-"
+        name, labels = "mtls_requests_total", {"principal": "-", "status": "403"}
+    counted = after.metric(target, name, **labels) - before.metric(target, name, **labels)
+    others = [line for t in TARGETS if t != target for line in evidence.handled_since(before, t)]
+    matrix.rows[(case.id, target)] = Row(
+        case.title,
+        target,
+        case.expected,
+        f"HTTP {view.status} {detail.get('error')}; audit '{audit_event}' x{len(audits)}; "
+        f"{name} +{counted:g}; handler ran: {'yes' if others else 'no'}; {written(before, after)}",
+    )
+
+    assert view.status == 403, view
+    assert detail.get("error") == case.reason, detail
+    assert case.hint in str(detail.get("reason") or detail.get("message")), detail
+    assert [line["status"] for line in access] == [403]
+    assert len(audits) == 1, evidence.servers()[target].output()
+    assert counted == 1
+    assert others == [], "the handler ran: it called the other service"
+    assert after.rows == before.rows, "a refused caller changed a database"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_tls12_client_is_served_when_min_tls_version_allows_1_2(
+    target: str, matrix: Matrix, evidence_tls12: Evidence
+) -> None:
+    tls12 = next(case for case in CASES if case.id == "tls12")
+    before, view = attempt(evidence_tls12, matrix, tls12, target)
+
+    after = evidence_tls12.state()
+    table = (target, "orders" if target == "orders" else "payments")
+    written = after.rows[table] - before.rows[table]
+    matrix.rows[("tls12-allowed", target)] = Row(
+        "TLS 1.2-only client, MTLS_MIN_TLS_VERSION=1.2",
+        target,
+        "served (HTTP 201 over TLSv1.2)",
+        f"HTTP {view.status} over {view.tls_version}; rows written: {written}",
+    )
+
+    assert view.status == 201, view
+    assert view.tls_version == "TLSv1.2"
+    assert written == 1
+
+
+def _impostor_certificate(matrix: Matrix, case: ServerCase) -> tuple[Path, Path, Path | None]:
+    """(cert, key, CA of the impostor) for a payments that orders must not trust."""
+    spiffe_id = f"spiffe://{TRUST_DOMAIN}/payments"
+    if case.id == "server-other-ca":
+        leaf = matrix.other.leaf("payments")
+        return leaf.chain_path, leaf.key_path, matrix.other.ca_cert_path
+    if case.id == "server-wrong-host":
+        leaf = matrix.pki.issue(case.id, dns=["payments.invalid"], spiffe_id=spiffe_id)
+    else:
+        options = {"dns": ["localhost"], "ips": ["127.0.0.1"], "expired": True}
+        leaf = matrix.pki.issue(case.id, spiffe_id=spiffe_id, **options)
+    return leaf.chain_path, leaf.key_path, None
+
+
+@pytest.mark.parametrize("case", SERVER_CASES, ids=lambda case: case.id)
+def test_orders_refuses_an_impostor_payments_and_answers_503_naming_it(
+    case: ServerCase, matrix: Matrix, tmp_path: Path
+) -> None:
+    cert, key, ca = _impostor_certificate(matrix, case)
+    with payments_impostor(matrix.pki.directory, tmp_path, cert, key, ca) as pair:
+        with pair.client("storefront") as storefront:
+            answer = storefront.post(pair.orders_url + "/orders", json=ORDER)
+        detail = answer.json()["detail"]
+        assert pair.payments is not None
+        reached = pair.payments.events("request")
+        charged = pair.query("payments", "SELECT COUNT(*) FROM payments")[0][0]
+        saved = pair.query("orders", "SELECT status FROM orders")
+    matrix.rows[(case.id, "orders -> payments")] = Row(
+        case.title,
+        "orders -> payments",
+        f"orders refuses payments: 503 naming payments ({case.reason})",
+        f"HTTP {answer.status_code} peer {detail.get('peer')} ({detail.get('reason')}); "
+        f"requests reaching payments: {len(reached)}; order kept as "
+        f"{', '.join(row['status'] for row in saved)}",
+    )
+
+    assert answer.status_code == 503, answer.text
+    assert detail["peer"] == "payments"
+    assert detail["reason"] == case.reason, detail
+    assert reached == [], "orders sent a request to a payments it must not trust"
+    assert charged == 0
+    assert [row["status"] for row in saved] == ["payment_pending"]
+
+
+def test_docs_security_md_shows_what_this_run_observed(matrix: Matrix) -> None:
+    missing = [key for key in ROW_ORDER if key not in matrix.rows]
+    if missing:
+        pytest.skip(
+            f"only part of the matrix ran ({len(missing)} rows missing); checked on a full run"
+        )
+    table = render_matrix([matrix.rows[key] for key in ROW_ORDER])
+    if os.environ.get(WRITE_DOC_ENV) == "1":
+        write_matrix(table)
+    documented = documented_matrix()
+    assert documented is not None, f"{DOC} has no matrix block: run `make security-doc`"
+    assert documented == table, (
+        f"{DOC} differs from what this run observed: run `make security-doc` and review the diff"
+    )

@@ -25,6 +25,8 @@ from cryptography import x509
 from devpki import DevPKI, Leaf
 from support import ServerProcess
 
+from services import ServicePair
+
 STYLES = ("atomic_rename", "symlink_swap", "in_place_write")
 CHAIN, KEY = "chain.pem", "key.pem"
 DATA_LINK = "..data"
@@ -154,6 +156,13 @@ def serial_served(context: ssl.SSLContext, port: int, serial: int) -> bool:
     return peer_serial(context, port) == serial
 
 
+def running(pair: ServicePair) -> tuple[ServerProcess, ServerProcess]:
+    """The pair's orders and payments processes, once started."""
+    assert pair.orders is not None, "orders was not started"
+    assert pair.payments is not None, "payments was not started"
+    return pair.orders, pair.payments
+
+
 def access_serials(server: ServerProcess, principal: str) -> set[str]:
     """Serials (hex) the server's access log shows for a caller."""
     return {
@@ -193,3 +202,71 @@ class Prober:
                 self.ok += 1
             else:
                 self.failures.append(f"HTTP {status}")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """One kind of load: who calls, what, and the status that counts as success."""
+
+    context: Callable[[], ssl.SSLContext]
+    method: str
+    url: str
+    expected: int
+    body: Any = None
+
+
+@dataclass
+class Load:
+    """Bounded mTLS load: worker threads call until stopped (or `limit` seconds pass).
+
+    The first half of the workers keep their connection alive, the second half
+    open a new connection (a new handshake) for every request, so rotation is met
+    both ways; worker n plays `callers[n % len(callers)]`.
+    """
+
+    callers: list[Caller]
+    workers: int = 8
+    limit: float = 30.0
+    ok: int = 0
+    failures: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __enter__(self) -> Load:
+        self._threads = [
+            threading.Thread(target=self._work, args=(n,), daemon=True) for n in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.limit)
+
+    @property
+    def total(self) -> int:
+        return self.ok + len(self.failures)
+
+    def _work(self, number: int) -> None:
+        caller = self.callers[number % len(self.callers)]
+        keep_alive = number < self.workers // 2
+        limits = httpx.Limits(max_keepalive_connections=None if keep_alive else 0)
+        deadline = time.monotonic() + self.limit
+        with httpx.Client(verify=caller.context(), timeout=10.0, limits=limits) as client:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                self._call(client, caller)
+
+    def _call(self, client: httpx.Client, caller: Caller) -> None:
+        try:
+            status = client.request(caller.method, caller.url, json=caller.body).status_code
+        except httpx.HTTPError as exc:
+            failure = f"{caller.method} {caller.url}: {type(exc).__name__}: {exc}"
+        else:
+            failure = "" if status == caller.expected else f"{caller.url}: HTTP {status}"
+        with self._lock:
+            if failure:
+                self.failures.append(failure)
+            else:
+                self.ok += 1

@@ -12,19 +12,24 @@ import asyncio
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 from certsupport import (
     STYLES,
+    Caller,
+    Load,
     MaterialDir,
     Prober,
     access_serials,
     leaf_files,
     peer_serial,
     reissue,
+    running,
     serial_served,
     wait_until,
     write_atomically,
@@ -32,7 +37,7 @@ from certsupport import (
 from conftest import EchoServers
 from devpki import DevPKI
 from mtls import PeerClient, Role, TLSContexts, TLSSettings
-from support import REPO, ServerProcess, client_context, https, process_env
+from support import REPO, client_context, https, process_env
 
 from services import ORDER, ServicePair
 
@@ -168,17 +173,87 @@ def test_devpki_renew_reaches_running_services_as_server_and_as_client(
     pki = new_pki()
     old = pki.leaf("orders").serial
     with ServicePair.start(pki.directory, tmp_path) as pair:
-        assert isinstance(pair.orders, ServerProcess)
-        assert isinstance(pair.payments, ServerProcess)
+        orders, payments = running(pair)
         _order(pair)
-        assert access_serials(pair.payments, "orders") == {f"{old:x}"}
+        assert access_serials(payments, "orders") == {f"{old:x}"}
 
         assert "wrote" in _devpki(pki, "renew", "orders")
         new = pki.leaf("orders").serial
-        pair.orders.wait_for_event("tls material reloaded", new_serial=f"{new:x}")
+        orders.wait_for_event("tls material reloaded", new_serial=f"{new:x}")
         strict = client_context(pki.directory, "storefront")
         assert peer_serial(strict, pair.orders_port) == new
         _order(pair)
-        assert access_serials(pair.payments, "orders") == {f"{old:x}", f"{new:x}"}
-        assert pair.orders.events("tls handshake refused") == []
-        assert pair.payments.events("tls handshake refused") == []
+        assert access_serials(payments, "orders") == {f"{old:x}", f"{new:x}"}
+        assert orders.events("tls handshake refused") == []
+        assert payments.events("tls handshake refused") == []
+
+
+def _renew_and_see_it(pair: ServicePair, pki: DevPKI) -> dict[str, int]:
+    """Reissue both services with new keys; wait until fresh connections show the new serials."""
+    renewed = {name: pki.renew(name).serial for name in ("orders", "payments")}
+    strict = client_context(pki.directory, "ops")
+    orders, payments = running(pair)
+    for server in (orders, payments):
+        serial = renewed[server.module]
+        server.wait_for_event("tls material reloaded", new_serial=f"{serial:x}")
+        wait_until(partial(serial_served, strict, server.port, serial), f"{serial:x} served")
+    wait_until(
+        lambda: f"{renewed['orders']:x}" in access_serials(payments, "orders"),
+        "orders' new client certificate at payments",
+    )
+    wait_until(
+        lambda: f"{renewed['payments']:x}" in access_serials(orders, "payments"),
+        "payments' new client certificate at orders (the events back)",
+    )
+    return renewed
+
+
+@pytest.mark.slow
+def test_rotation_under_load_fails_no_request_and_new_connections_show_new_serials(
+    new_pki: Callable[..., DevPKI], tmp_path: Path
+) -> None:
+    pki = new_pki()
+    first = {name: pki.leaf(name).serial for name in ("orders", "payments")}
+    with ServicePair.start(pki.directory, tmp_path) as pair:
+        orders, payments = running(pair)
+        storefront = Caller(
+            lambda: client_context(pki.directory, "storefront"),
+            "POST",
+            f"{pair.orders_url}/orders",
+            201,
+            ORDER,
+        )
+        ops = Caller(
+            lambda: client_context(pki.directory, "ops"),
+            "GET",
+            f"{pair.payments_url}/payments?order_id=none",
+            200,
+        )
+        rounds = []
+        with Load([storefront, storefront, ops], workers=8) as load:
+            for _ in range(2):
+                time.sleep(1.5)  # load on the certificates in use
+                rounds.append(_renew_and_see_it(pair, pki))
+            time.sleep(1.5)  # and on the last ones
+        print(
+            f"\nrotation under load: {load.total} requests, {len(load.failures)} failed; "
+            f"orders {first['orders']:x} -> {rounds[0]['orders']:x} -> {rounds[1]['orders']:x}, "
+            f"payments {first['payments']:x} -> {rounds[0]['payments']:x} "
+            f"-> {rounds[1]['payments']:x}"
+        )
+        assert load.failures == []
+        assert load.ok > 100
+        wait_until(
+            lambda: (
+                pair.count("orders", "orders")
+                == len(pair.query("orders", "SELECT id FROM orders WHERE status = 'settled'"))
+            ),
+            "every order settled (events delivered back to orders)",
+        )
+        for server in (orders, payments):
+            assert server.events("tls handshake refused") == []
+        assert payments.events("event delivery failed; will retry") == []
+        assert orders.events("payment retry failed") == []
+        assert access_serials(payments, "orders") == {
+            f"{serial:x}" for serial in (first["orders"], *(r["orders"] for r in rounds))
+        }

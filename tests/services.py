@@ -148,11 +148,11 @@ class ServicePair:
 
 
 def eventually(check: Callable[[], T | None], what: str, timeout: float = 15.0) -> T:
-    """Poll `check` until it returns something other than None/False; fail naming `what`."""
+    """Poll `check` until it returns something truthy, and return that; fail naming `what`."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
-        if result is not None and result is not False:
+        if result:
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")

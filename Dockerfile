@@ -55,12 +55,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     MTLS_CERT=/run/mtls/own/chain.pem \
     MTLS_KEY=/run/mtls/own/key.pem \
-    MTLS_CA=/run/mtls/ca.crt \
+    MTLS_CA=/run/mtls/trust/ca.crt \
     ORDERS_HOST=0.0.0.0 ORDERS_PORT=8443 ORDERS_DB_PATH=/var/lib/mtls/orders.db \
     PAYMENTS_HOST=0.0.0.0 PAYMENTS_PORT=8443 PAYMENTS_DB_PATH=/var/lib/mtls/payments.db
 USER 10001:10001
 WORKDIR /var/lib/mtls
 EXPOSE 8443
-HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=5s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "-m", "mtls", "healthcheck", "https://localhost:8443/health"]
 CMD ["python", "-m", "orders"]

@@ -45,13 +45,14 @@ logs: ## Follow the services' logs (Ctrl-C to stop)
 ps: ## Show the containers and their health
 	@$(COMPOSE) ps
 
-# ---------------------------------------------------------------- e2e
-# `make e2e` (tests against the running containers) comes later, in its own
-# mk/e2e.mk. Build it on these pieces:
-#   - prerequisite `up`: images built, PKI made, both services healthy;
-#   - `eval "$$($(COMPOSE) --print-env)"` in the recipe gives DOCKER_HOST etc.;
-#   - orders on https://localhost:8443, payments on https://localhost:9443,
-#     client certificates in $(CERTS_DIR)/{storefront,ops}/ (readable by the
-#     host user), trust anchor $(CERTS_DIR)/ca.crt;
-#   - `$(COMPOSE) exec -T orders ...` / `$(COMPOSE) logs orders` for inspection;
-#   - finish with `down` (or `clean-docker` for a fresh database next time).
+# The PKI step's image, as the services' uid: new files stay readable by them
+# even when the host user is root (then `make renew` would write root's 0600 keys).
+.PHONY: docker-renew
+docker-renew: ## Renew a certificate for the running stack: make docker-renew NAME=orders
+	@test -n "$(NAME)" || { echo "usage: make docker-renew NAME=orders" >&2; exit 2; }
+	@$(COMPOSE) run --rm --no-deps pki python -m devpki renew $(NAME)
+
+.PHONY: docker-revoke
+docker-revoke: ## Revoke a certificate for the running stack: make docker-revoke NAME=storefront
+	@test -n "$(NAME)" || { echo "usage: make docker-revoke NAME=storefront" >&2; exit 2; }
+	@$(COMPOSE) run --rm --no-deps pki python -m devpki revoke $(NAME)

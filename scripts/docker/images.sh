@@ -17,7 +17,12 @@ args=(--quiet "${network[@]}" --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg W
 # The build stage is tagged too (-build), so that it stays the layer cache for
 # the next build while superseded images, untagged now, are pruned: a daemon
 # that lives across CI runs would otherwise keep a venv layer per change.
-docker build "${args[@]}" --target build -t "$MTLS_IMAGE-build" . >/dev/null
-docker build "${args[@]}" -t "$MTLS_IMAGE" . >/dev/null
+build() {  # quiet unless it fails: Docker 28's client warns on every legacy build
+    local log
+    log=$(docker build "${args[@]}" "$@" . 2>&1 >/dev/null) || { echo "$log" >&2; return 1; }
+}
+started=$SECONDS
+build --target build -t "$MTLS_IMAGE-build"
+build -t "$MTLS_IMAGE"
 docker image prune --force --filter label=org.mtls-services.image >/dev/null
-echo "images: built $MTLS_IMAGE" >&2
+echo "images: built $MTLS_IMAGE in $((SECONDS - started)) s" >&2

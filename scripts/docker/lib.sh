@@ -3,7 +3,7 @@
 #   compose ...      `docker compose` (v2) when it works, else `docker-compose` (v1.29)
 #   MTLS_UID/GID     the uid:gid every container runs as (see docker-compose.yml)
 #   MTLS_LOCAL_BASE  1: build on the debootstrap base with the wheelhouse, offline
-#   BASE_IMAGE, WHEELHOUSE, MTLS_IMAGE, COMPOSE_PROJECT_NAME
+#   BASE_IMAGE, WHEELHOUSE, MTLS_IMAGE, COMPOSE_PROJECT_NAME, MTLS_CERTS_DIR
 # shellcheck shell=bash
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -12,7 +12,12 @@ DOCKER_HOST=$(scripts/docker/engine.sh start)
 export DOCKER_HOST
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-mtls}
 export MTLS_IMAGE=${MTLS_IMAGE:-mtls-services:dev}
-CERTS_DIR=certs/generated   # fixed: docker-compose.yml mounts ./certs/generated
+# The PKI folder docker-compose.yml mounts: ./certs/generated unless
+# MTLS_CERTS_DIR names another (make e2e uses a throwaway one). Compose gets it
+# absolute: a relative path without ./ would read as a named volume.
+CERTS_DIR=${MTLS_CERTS_DIR:-certs/generated}
+MTLS_CERTS_DIR=$(realpath -m "$CERTS_DIR")
+export MTLS_CERTS_DIR
 
 if docker compose version >/dev/null 2>&1; then
     compose() { docker compose "$@"; }

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# `make e2e`: the compose stack on a real Docker engine, checked from the host
+# with curl and openssl only, the way a person would check it.
+#
+# Isolated from anyone's `make up` or `make run` on the same machine: its own
+# compose project, image tag, throwaway PKI folder and free host ports picked
+# by Docker. Everything it made is removed at the end, on failure too.
+# The last line is the summary: "e2e: N passed, M failed" (exit 1 if M > 0).
+#
+#   MTLS_E2E_KEEP=1   leave the stack running for a look (then: make e2e-down)
+#   MTLS_E2E_TIMEOUT  seconds each "eventually" check may wait (default 20)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+export COMPOSE_PROJECT_NAME=${MTLS_E2E_PROJECT:-mtls-e2e}
+export MTLS_IMAGE=${MTLS_E2E_IMAGE:-mtls-services:e2e}
+export ORDERS_HOST_PORT=0 PAYMENTS_HOST_PORT=0
+work=$(mktemp -d "${TMPDIR:-/tmp}/mtls-e2e.XXXXXX")
+export MTLS_CERTS_DIR=$work/pki
+# shellcheck source=scripts/docker/lib.sh
+source "$here/lib.sh"
+TIMEOUT=${MTLS_E2E_TIMEOUT:-20}
+PKI=$MTLS_CERTS_DIR
+
+passed=0 failed=0
+started=$SECONDS
+say() { echo "e2e: $*" >&2; }
+
+finish() {
+    local code=$?
+    if [ "${MTLS_E2E_KEEP:-0}" = 1 ]; then
+        say "kept: project $COMPOSE_PROJECT_NAME, PKI $PKI (make e2e-down removes them)"
+    else
+        compose down --volumes --remove-orphans >/dev/null 2>&1 || true
+        rm -rf "$work"
+    fi
+    if [ "$code" -ne 0 ] && [ "$failed" -eq 0 ]; then
+        say "stopped early (exit $code) after $passed checks"
+        failed=1
+    fi
+    echo "e2e: $passed passed, $failed failed ($((SECONDS - started)) s)"
+    [ "$failed" -eq 0 ] || exit 1
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+check() {  # check "what is proven" FUNCTION [ARGS]: one PASS/FAIL line
+    local title=$1; shift
+    if "$@"; then
+        passed=$((passed + 1)); echo "PASS $title"
+    else
+        failed=$((failed + 1)); echo "FAIL $title"
+        say "last log lines of the stack:"
+        compose logs --no-color --tail=15 orders payments 2>/dev/null | sed 's/^/    /' >&2 || true
+    fi
+}
+
+eventually() {  # eventually COMMAND...: true once it succeeds within TIMEOUT s
+    local deadline=$((SECONDS + TIMEOUT))
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.5
+    done
+}
+
+# ---------------------------------------------------------------- host side helpers
+call() {  # call AS METHOD URL [JSON]: body, then the HTTP status on the last line
+    local as=$1 method=$2 url=$3 body=${4:-} dir
+    local auth=(--cacert "$PKI/ca.crt")
+    case $as in none) dir="" ;; foreign/*) dir=$work/$as ;; *) dir=$PKI/$as ;; esac
+    [ -z "$dir" ] || auth+=(--cert "$dir/chain.pem" --key "$dir/key.pem")
+    curl -sS --max-time 10 "${auth[@]}" -X "$method" -w '\n%{http_code}' \
+        ${body:+-H 'content-type: application/json' --data "$body"} "$url"
+}
+
+status_of() { tail -n1 <<<"$1"; }
+json_field() { grep -o "\"$1\": *\"[^\"]*\"" <<<"$2" | head -n1 | sed 's/.*"\([^"]*\)"$/\1/'; }
+
+logs_of() { compose logs --no-color "$1" 2>/dev/null; }
+
+log_has() {  # log_has SERVICE FRAGMENT...: one log line holds every fragment
+    local line
+    line=$(logs_of "$1"); shift
+    local fragment
+    for fragment in "$@"; do line=$(grep -F -- "$fragment" <<<"$line" || true); done
+    [ -n "$line" ]
+}
+
+served_serial() {  # the serial of the certificate a port presents (openssl's hex)
+    openssl s_client -connect "127.0.0.1:$1" -servername localhost -verify_return_error \
+        -CAfile "$PKI/ca.crt" -cert "$PKI/ops/chain.pem" -cert_chain "$PKI/ops/chain.pem" \
+        -key "$PKI/ops/key.pem" </dev/null 2>/dev/null | openssl x509 -noout -serial 2>/dev/null
+}
+
+serves() { [ "$(served_serial "$1")" = "$2" ]; }  # serves PORT SERIAL
+
+refused_quietly() { ! call "$1" GET "$ORDERS/health" >/dev/null 2>&1; }  # refused_quietly AS
+
+quietly() {  # quietly COMMAND...: its output only when it fails
+    local out
+    out=$("$@" 2>&1) || { say "$* failed:"; printf "    %s\n" "$out" >&2; return 1; }
+}
+
+in_pki_container() {  # devpki in the image as the services' uid, like make docker-renew
+    quietly compose run --rm --no-deps pki python -m devpki "$@"
+}
+
+# ---------------------------------------------------------------- the checks
+build_and_up() {
+    "$here/images.sh" && "$here/up.sh" >"$work/up.txt" || return 1
+    ORDERS=https://localhost:$(compose port orders 8443 | sed 's/.*://')
+    PAYMENTS=https://localhost:$(compose port payments 8443 | sed 's/.*://')
+    say "orders on $ORDERS, payments on $PAYMENTS, PKI in $PKI"
+}
+
+ORDER='{"items": [{"sku": "mtls-handbook", "quantity": 1}], "amount_minor": 2599, "currency": "EUR"}'
+
+order_is() {  # order_is ID STATUS
+    local answer
+    answer=$(call storefront GET "$ORDERS/orders/$1") || return 1
+    [ "$(json_field status "$answer")" = "$2" ]
+}
+
+order_is_paid_then_settled() {
+    local answer
+    answer=$(call storefront POST "$ORDERS/orders" "$ORDER") || return 1
+    ORDER_ID=$(json_field id "$answer")
+    local status; status=$(json_field status "$answer")
+    say "POST /orders -> $(status_of "$answer") $ORDER_ID $status"
+    [ "$(status_of "$answer")" = 201 ] && [ "$status" = paid ] || return 1
+    eventually order_is "$ORDER_ID" settled
+}
+
+services_called_each_other_by_name() {
+    # orders -> https://payments:8443 (payments saw principal orders), and
+    # payments -> https://orders:8443 (orders saw principal payments, the event delivered).
+    compose exec -T orders env | grep -qx 'ORDERS_PAYMENTS_URL=https://payments:8443' &&
+    compose exec -T payments env | grep -qx 'PAYMENTS_ORDERS_URL=https://orders:8443' &&
+    log_has payments '"event": "request"' '"principal": "orders"' '"path": "/payments"' '"status": 201' &&
+    log_has orders '"event": "request"' '"principal": "payments"' \
+        "\"path\": \"/orders/$ORDER_ID/payment-events\"" '"status": 200' &&
+    log_has payments '"event": "event delivered"' "\"order_id\": \"$ORDER_ID\""
+}
+
+refusals() {  # refusals REASON: how many handshakes orders refused for that reason
+    logs_of orders | grep -F '"tls handshake refused"' | grep -cF "\"reason\": \"$1\"" || true
+}
+
+refused() {  # refused AS REASON: no HTTP answer, and orders audits the refusal and why
+    local before answer
+    before=$(refusals "$2")
+    if answer=$(call "$1" GET "$ORDERS/health" 2>&1) && [ "$(status_of "$answer")" != 000 ]; then
+        say "$1 got an answer: $(tr '\n' ' ' <<<"$answer")"; return 1
+    fi
+    eventually more_refusals "$2" "$before" || { say "orders logged no '$2' refusal"; return 1; }
+}
+
+more_refusals() { [ "$(refusals "$1")" -gt "$2" ]; }
+
+foreign_ca_client_is_refused() {
+    # A second PKI, same names and trust domain, another CA: made in the image so the host needs no Python.
+    mkdir -p "$work/foreign"
+    [ "$(id -u)" -ne 0 ] || chown "$MTLS_UID:$MTLS_GID" "$work/foreign"
+    quietly docker run --rm --network none --user "$MTLS_UID:$MTLS_GID" \
+        -v "$work/foreign:/pki" "$MTLS_IMAGE" python -m devpki --dir /pki make-default || return 1
+    refused foreign/storefront unknown_ca
+}
+
+storefront_may_not_call_payments() {
+    local answer
+    answer=$(call storefront GET "$PAYMENTS/payments?order_id=$ORDER_ID") || return 1
+    [ "$(status_of "$answer")" = 403 ] && grep -q '"forbidden"' <<<"$answer"
+}
+
+renewal_is_served_without_restart() {
+    local old new since=$SECONDS
+    old=$(served_serial "${ORDERS##*:}")
+    in_pki_container renew orders || return 1
+    new=$(openssl x509 -noout -serial -in "$PKI/orders/cert.pem")
+    if [ -z "$old" ] || [ "$old" = "$new" ]; then say "serial did not change: '$old'"; return 1; fi
+    eventually serves "${ORDERS##*:}" "$new" ||
+        { say "orders still serves $(served_serial "${ORDERS##*:}")"; return 1; }
+    say "orders serves the renewed certificate ($old -> $new) after $((SECONDS - since)) s"
+    # The renewed certificate is also orders' client certificate towards payments.
+    order_is_paid_then_settled
+}
+
+revoked_storefront_is_refused_without_restart() {
+    local started_before since=$SECONDS
+    started_before=$(docker inspect -f '{{.State.StartedAt}}' "$(compose ps -q orders)")
+    in_pki_container revoke storefront || return 1
+    eventually refused_quietly storefront || { say "storefront still accepted"; return 1; }
+    say "revocation enforced after $((SECONDS - since)) s"
+    [ "$(status_of "$(call ops GET "$ORDERS/health")")" = 200 ] &&
+    [ "$(refusals revoked)" -gt 0 ] &&
+    [ "$(docker inspect -f '{{.State.StartedAt}}' "$(compose ps -q orders)")" = "$started_before" ]
+}
+
+down_removes_everything() {
+    compose down --volumes --remove-orphans >/dev/null 2>&1 || return 1
+    [ -z "$(docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")" ] &&
+    [ -z "$(docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")" ]
+}
+
+# ---------------------------------------------------------------- run
+say "project $COMPOSE_PROJECT_NAME, image $MTLS_IMAGE (base $BASE_IMAGE), DOCKER_HOST=$DOCKER_HOST"
+compose down --volumes --remove-orphans >/dev/null 2>&1 || true  # leftovers of a killed run
+check "images build, PKI made by the pki step, both services healthy" build_and_up
+[ "$failed" -eq 0 ] || exit 1
+check "storefront's order is paid by payments and settled by its event" order_is_paid_then_settled
+check "orders and payments called each other by service name over mTLS" \
+    services_called_each_other_by_name
+check "a client without a certificate is refused" refused none certificate_required
+check "a client from a foreign CA is refused" foreign_ca_client_is_refused
+check "storefront is denied by payments' policy (403)" storefront_may_not_call_payments
+check "a renewed orders certificate is served without a restart" renewal_is_served_without_restart
+check "a revoked storefront is refused without a restart" \
+    revoked_storefront_is_refused_without_restart
+if [ "${MTLS_E2E_KEEP:-0}" != 1 ]; then
+    check "down removes containers and volumes" down_removes_everything
+fi

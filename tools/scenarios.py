@@ -124,7 +124,7 @@ SCENARIOS = (
     Scenario("forbidden route (storefront -> payments)", "forbidden", forbidden_route),
     Scenario("hostname mismatch (orders.invalid)", "hostname_mismatch", hostname_mismatch),
     Scenario("revoked", "revoked", revoked),
-    Scenario("TLS version mismatch (client max 1.2)", "protocol_version", tls12_only),
+    Scenario("TLS version (client max 1.2)", "protocol_version", tls12_only),
     Scenario("rotated certificate", "ok", rotated, refused=False),
 )
 

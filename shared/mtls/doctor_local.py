@@ -82,12 +82,13 @@ def check_pair(facts: LocalFacts, cert_path: Path, key_path: Path) -> list[x509.
         facts.add("fail", "key", f"{key_path}: cannot read it ({exc})", "pass the key.pem")
         return chain
     if _public(key) != _public(leaf):
-        facts.add(
-            "fail",
-            "key",
-            f"{key_path} does not belong to the certificate",
-            "use the key.pem issued together with this certificate",
-        )
+        owner = next((n for n, c in enumerate(chain[1:], 2) if _public(c) == _public(key)), 0)
+        detail = f"{key_path} does not belong to the first certificate of {cert_path}"
+        fix = "use the key.pem issued together with this certificate"
+        if owner:
+            detail += f"; it belongs to certificate {owner}: the chain is out of order"
+            fix = "order the file leaf first, then the CA that signed it (as chain.pem is)"
+        facts.add("fail", "key", detail, fix)
         return chain
     facts.add("ok", "key", "matches the certificate")
     facts.usable = True

@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 from cryptography import x509
 from devpki import DevPKI, Leaf
-from support import ServerProcess
+from prometheus_client.parser import text_string_to_metric_families
+from support import ServerProcess, https
 
 from services import ServicePair
 
@@ -138,6 +139,31 @@ def peer_serial(context: ssl.SSLContext, port: int, host: str = "localhost") -> 
         der = sock.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der).serial_number
+
+
+def unverified_client(pki_dir: Path, name: str) -> httpx.Client:
+    """A probe that presents `name`'s certificate but does not verify the server's (curl -k).
+
+    What monitoring needs to read /health from a server whose own certificate
+    has expired: a verifying client would refuse the handshake first.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.load_cert_chain(pki_dir / name / CHAIN, pki_dir / name / KEY)
+    return httpx.Client(verify=context, timeout=10.0)
+
+
+def metric(url: str, pki_dir: Path, name: str, **labels: str) -> float | None:
+    """One sample of GET /metrics, read as ops; None when that series does not exist."""
+    with https(pki_dir, "ops") as client:
+        answer = client.get(f"{url}/metrics")
+    answer.raise_for_status()
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:

@@ -39,6 +39,7 @@ if [ ! -d "$WHEELS" ] && [ -d "$CACHE/wheels" ]; then
 fi
 scripts/docker/wheelhouse.sh "$WHEELS"
 if ! diff -q "$WHEELS/.key" "$CACHE/wheels/.key" >/dev/null 2>&1; then
+    mkdir -p "$CACHE"
     rm -rf "$CACHE/wheels.tmp" && cp -a "$WHEELS" "$CACHE/wheels.tmp"
     rm -rf "$CACHE/wheels" && mv "$CACHE/wheels.tmp" "$CACHE/wheels"
 fi

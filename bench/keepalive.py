@@ -1,0 +1,68 @@
+"""One endpoint on kept-alive connections: plain HTTP, server-only TLS and mTLS.
+
+The same app (`bench.serve.ping_app`: identity and policy checked on every
+request) under the same uvicorn settings; only the transport differs. Runs
+rotate A B C, B C A, C A B so no variant always goes first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.pki import server_env
+from bench.procs import Server, Worker, free_port
+from bench.profile import Profile
+
+MODES = ("plain", "tls", "mtls")
+
+
+def start_servers(pki: Path, logs: Path) -> dict[str, Server]:
+    servers = {
+        mode: Server.python(
+            f"ping-{mode}",
+            ["bench.serve", "ping", "--mode", mode, "--port", str(port)],
+            port,
+            server_env(pki, "orders"),
+            logs / f"ping-{mode}.log",
+        )
+        for mode, port in ((mode, free_port()) for mode in MODES)
+    }
+    for server in servers.values():
+        server.wait_listening()
+    return servers
+
+
+def load(
+    loadgen: Worker,
+    port: int,
+    pki: Path | None,
+    profile: Profile,
+    pids: list[int],
+    extra: list[str] | None = None,
+) -> dict[str, Any]:
+    """One loadgen run against `port`, measuring the CPU of the server processes `pids`."""
+    args = ["--port", str(port), "--conns", str(profile.conns)]
+    args += ["--warmup", str(profile.warmup), "--duration", str(profile.duration)]
+    args += ["--pki", str(pki)] if pki else []
+    for pid in pids:
+        args += ["--pid", str(pid)]
+    return loadgen.call(args + (extra or []))
+
+
+def measure(pki: Path, logs: Path, profile: Profile) -> dict[str, list[dict[str, Any]]]:
+    servers = start_servers(pki, logs)
+    loadgen = Worker("bench.loadgen", logs / "keepalive-loadgen.log")
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    try:
+        for round_no in range(profile.rounds):
+            order = MODES[round_no % 3 :] + MODES[: round_no % 3]
+            for mode in order:
+                server = servers[mode]
+                client_pki = None if mode == "plain" else pki
+                runs[mode].append(load(loadgen, server.port, client_pki, profile, [server.pid]))
+    finally:
+        loadgen.stop()
+        for server in servers.values():
+            server.stop()
+    return runs

@@ -1,0 +1,158 @@
+"""Bench-only servers: the same app over plain HTTP, server-only TLS and mTLS.
+
+    python -m bench.serve ping --mode plain|tls|mtls --port P     (MTLS_* as for orders)
+    python -m bench.serve chain-plain orders|payments             (MTLS_*, ORDERS_*, PAYMENTS_*)
+
+The services and the toolkit have no insecure switch, and this module adds
+none to them: it lives in bench/ and wires the toolkit's own pieces
+differently. Plain HTTP uses the toolkit's protocol with no TLS contexts (it
+then serves the plain socket); server-only TLS uses the toolkit's server
+context with the client-certificate request turned off. So the identity and
+policy dependencies still have a caller to check, `BenchIdentity` puts a
+fixed client certificate into the ASGI TLS extension when the connection
+carried none. mTLS runs through `mtls.server.serve`, exactly as the services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import Depends, FastAPI
+from mtls import Principal, TLSContexts, TLSSettings, allow
+from mtls.contexts import server_context
+from mtls.logs import configure_logging, uvicorn_log_config
+from mtls.server import HttpToolsTLSProtocol, protocol_for, serve
+from mtls.service import secure_app
+from mtls.tlsscope import tls_scope
+
+PemFor = Callable[[dict[str, Any]], str]
+
+
+class BenchIdentity:
+    """Fills the TLS extension's client certificate from `pem_for(scope)` when there is none."""
+
+    def __init__(self, app: Any, pem_for: PemFor) -> None:
+        self.app, self.pem_for = app, pem_for
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            tls = tls_scope(scope) or {}
+            if not tls.get("client_cert_chain"):
+                extensions = scope.get("extensions") or {}
+                tls = {**tls, "client_cert_chain": [self.pem_for(scope)]}
+                scope["extensions"] = {**extensions, "tls": tls}
+        await self.app(scope, receive, send)
+
+
+class ServerOnlyTLS:
+    """The toolkit's contexts, but the server does not ask for a client certificate."""
+
+    def __init__(self, contexts: TLSContexts) -> None:
+        self.settings, self.material = contexts.settings, contexts.material
+        self.server = server_context(contexts.material)
+        self.server.verify_mode = ssl.CERT_NONE
+
+
+class PlainProtocol(HttpToolsTLSProtocol):
+    """The toolkit's protocol with no contexts: it serves the plain socket."""
+
+    tls_contexts = None
+
+
+def ping_app(contexts: TLSContexts) -> FastAPI:
+    """The smallest route that still authenticates and authorizes its caller."""
+    app = FastAPI(title="bench", openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/ping")
+    async def ping(principal: Principal = Depends(allow("storefront"))) -> dict[str, str]:
+        return {"pong": principal.name}
+
+    return secure_app(app, contexts)
+
+
+def serve_like_the_toolkit(app: Any, port: int, protocol: type[asyncio.Protocol]) -> None:
+    """uvicorn with the settings of `mtls.server.serve` (uvloop, httptools, no access log)."""
+    configure_logging()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=protocol,
+        log_config=uvicorn_log_config(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=config.get_loop_factory()) as runner,
+    ):
+        runner.run(server.serve())
+
+
+def _pem(pki: Path, name: str) -> str:
+    return (pki / name / "cert.pem").read_text()
+
+
+def run_ping(mode: str, port: int) -> None:
+    contexts = TLSContexts(TLSSettings())
+    storefront = _pem(contexts.settings.pki_dir, "storefront")
+    app = BenchIdentity(ping_app(contexts), lambda scope: storefront)
+    if mode == "mtls":
+        serve(app, contexts, "127.0.0.1", port)
+    elif mode == "tls":
+        serve_like_the_toolkit(app, port, protocol_for(ServerOnlyTLS(contexts)))  # type: ignore[arg-type]
+    else:
+        serve_like_the_toolkit(app, port, PlainProtocol)
+
+
+def run_chain_plain(service: str) -> None:
+    """orders or payments over plain HTTP; the caller is known from the route it calls."""
+    contexts = TLSContexts(TLSSettings())
+    pki = contexts.settings.pki_dir
+    if service == "orders":
+        from orders.app import create_app as create_orders
+        from orders.settings import OrdersSettings
+
+        orders_settings = OrdersSettings()
+        storefront, payments = _pem(pki, "storefront"), _pem(pki, "payments")
+        app = BenchIdentity(
+            create_orders(contexts, orders_settings),
+            lambda scope: payments if scope["path"].endswith("/payment-events") else storefront,
+        )
+        port = orders_settings.port
+    else:
+        from payments.app import create_app as create_payments
+        from payments.settings import PaymentsSettings
+
+        payments_settings = PaymentsSettings()
+        orders = _pem(pki, "orders")
+        app = BenchIdentity(create_payments(contexts, payments_settings), lambda scope: orders)
+        port = payments_settings.port
+    serve_like_the_toolkit(app, port, PlainProtocol)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    ping = commands.add_parser("ping")
+    ping.add_argument("--mode", choices=("plain", "tls", "mtls"), required=True)
+    ping.add_argument("--port", type=int, required=True)
+    chain = commands.add_parser("chain-plain")
+    chain.add_argument("service", choices=("orders", "payments"))
+    args = parser.parse_args()
+    if args.command == "ping":
+        run_ping(args.mode, args.port)
+    else:
+        run_chain_plain(args.service)
+
+
+if __name__ == "__main__":
+    main()

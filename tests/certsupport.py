@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,9 +26,9 @@ import httpx
 from cryptography import x509
 from devpki import DevPKI, Leaf
 from prometheus_client.parser import text_string_to_metric_families
-from support import ServerProcess, https
+from support import REPO, ServerProcess, https, process_env
 
-from services import ServicePair
+from services import ORDER, ServicePair
 
 STYLES = ("atomic_rename", "symlink_swap", "in_place_write")
 CHAIN, KEY = "chain.pem", "key.pem"
@@ -176,6 +178,48 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 15.0) -> An
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def refused_request(context: ssl.SSLContext, port: int) -> tuple[str, BaseException]:
+    """One GET /health on a fresh connection that the server must refuse.
+
+    Returns the client's own address (as the server's audit line names it) and
+    the error the client met: under TLS 1.3 a refused client certificate
+    surfaces on the first read, not in the client's handshake.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        host, local_port = raw.getsockname()[:2]
+        try:
+            with context.wrap_socket(raw, server_hostname="localhost") as sock:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                data = sock.recv(65536)
+        except (ssl.SSLError, OSError) as exc:
+            return f"{host}:{local_port}", exc
+    if not data:  # closed without an alert
+        return f"{host}:{local_port}", EOFError("the server closed the connection")
+    raise AssertionError(f"the server answered instead of refusing: {data[:200]!r}")
+
+
+def devpki_cli(pki: DevPKI, *args: str) -> str:
+    """`python -m devpki ARGS` on pki's folder, as `make renew` / `make revoke` run it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "devpki", "--dir", str(pki.directory), *args],
+        env=process_env({}),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def place_order(pair: ServicePair, pki_dir: Path | None = None) -> dict[str, Any]:
+    """POST /orders as the storefront (storefront -> orders -> payments); 201 or fail."""
+    with https(pki_dir or pair.pki_dir, "storefront") as client:
+        answer = client.post(f"{pair.orders_url}/orders", json=ORDER)
+    assert answer.status_code == 201, answer.text
+    return answer.json()  # type: ignore[no-any-return]
 
 
 def serial_served(context: ssl.SSLContext, port: int, serial: int) -> bool:

@@ -9,8 +9,6 @@ it is whole; `devpki renew` reaches running services on both sides.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,8 +24,10 @@ from certsupport import (
     MaterialDir,
     Prober,
     access_serials,
+    devpki_cli,
     leaf_files,
     peer_serial,
+    place_order,
     reissue,
     running,
     serial_served,
@@ -37,7 +37,7 @@ from certsupport import (
 from conftest import EchoServers
 from devpki import DevPKI
 from mtls import PeerClient, Role, TLSContexts, TLSSettings
-from support import REPO, client_context, https, process_env
+from support import client_context, https
 
 from services import ORDER, ServicePair
 
@@ -147,26 +147,6 @@ def test_half_written_pair_is_ignored_until_the_key_arrives(
     wait_until(lambda: serial_served(strict, server.port, new.serial), "the new serial")
 
 
-def _devpki(pki: DevPKI, *args: str) -> str:
-    """`python -m devpki` as `make renew` / `make revoke` run it."""
-    done = subprocess.run(
-        [sys.executable, "-m", "devpki", "--dir", str(pki.directory), *args],
-        env=process_env({}),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
-
-
-def _order(pair: ServicePair) -> None:
-    with pair.client("storefront") as client:
-        answer = client.post(f"{pair.orders_url}/orders", json=ORDER)
-    assert answer.status_code == 201, answer.text
-
-
 def test_devpki_renew_reaches_running_services_as_server_and_as_client(
     new_pki: Callable[..., DevPKI], tmp_path: Path
 ) -> None:
@@ -174,15 +154,15 @@ def test_devpki_renew_reaches_running_services_as_server_and_as_client(
     old = pki.leaf("orders").serial
     with ServicePair.start(pki.directory, tmp_path) as pair:
         orders, payments = running(pair)
-        _order(pair)
+        place_order(pair)
         assert access_serials(payments, "orders") == {f"{old:x}"}
 
-        assert "wrote" in _devpki(pki, "renew", "orders")
+        assert "wrote" in devpki_cli(pki, "renew", "orders")
         new = pki.leaf("orders").serial
         orders.wait_for_event("tls material reloaded", new_serial=f"{new:x}")
         strict = client_context(pki.directory, "storefront")
         assert peer_serial(strict, pair.orders_port) == new
-        _order(pair)
+        place_order(pair)
         assert access_serials(payments, "orders") == {f"{old:x}", f"{new:x}"}
         assert orders.events("tls handshake refused") == []
         assert payments.events("tls handshake refused") == []

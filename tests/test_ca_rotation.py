@@ -54,6 +54,7 @@ def _accepted(pki: DevPKI, name: str, ca: Path, url: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_ca_rotation_steps_apply_live_without_a_failed_request(
     new_pki: Callable[..., DevPKI], tmp_path: Path
 ) -> None:

@@ -20,6 +20,14 @@ WHEELS=.cache/wheels
 started=$SECONDS
 say() { echo "ci/e2e: $* ($((SECONDS - started)) s)" >&2; }
 
+# make e2e checks the stack from the host with these two.
+for tool in curl openssl; do
+    command -v "$tool" >/dev/null 2>&1 && continue
+    say "installing $tool"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$tool" >/dev/null ||
+        { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$tool" >/dev/null; }
+done
+
 ours=0
 if ! scripts/docker/engine.sh status >/dev/null 2>&1; then ours=1; fi
 DOCKER_HOST=$(scripts/docker/engine.sh start)

@@ -7,15 +7,21 @@
 # by Docker. Everything it made is removed at the end, on failure too.
 # The last line is the summary: "e2e: N passed, M failed" (exit 1 if M > 0).
 #
-#   MTLS_E2E_KEEP=1   leave the stack running for a look (then: make e2e-down)
+#   MTLS_E2E_KEEP=1   leave the stack running for a look (then: make e2e-down MTLS_E2E_PROJECT=...)
+#   MTLS_E2E_PROJECT  compose project name (default mtls-e2e-<pid>: runs never share one)
 #   MTLS_E2E_TIMEOUT  seconds each "eventually" check may wait (default 20)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-export COMPOSE_PROJECT_NAME=${MTLS_E2E_PROJECT:-mtls-e2e}
+for tool in curl openssl; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "e2e: needs $tool on the host" >&2; exit 2; }
+done
+
+export COMPOSE_PROJECT_NAME=${MTLS_E2E_PROJECT:-mtls-e2e-$$}
 export MTLS_IMAGE=${MTLS_E2E_IMAGE:-mtls-services:e2e}
 export ORDERS_HOST_PORT=0 PAYMENTS_HOST_PORT=0
 work=$(mktemp -d "${TMPDIR:-/tmp}/mtls-e2e.XXXXXX")
+trap 'rm -rf "$work"' EXIT  # until finish (below) takes over
 export MTLS_CERTS_DIR=$work/pki
 # shellcheck source=scripts/docker/lib.sh
 source "$here/lib.sh"
@@ -29,7 +35,7 @@ say() { echo "e2e: $*" >&2; }
 finish() {
     local code=$?
     if [ "${MTLS_E2E_KEEP:-0}" = 1 ]; then
-        say "kept: project $COMPOSE_PROJECT_NAME, PKI $PKI (make e2e-down removes them)"
+        say "kept: PKI $PKI; remove the stack with: make e2e-down MTLS_E2E_PROJECT=$COMPOSE_PROJECT_NAME"
     else
         compose down --volumes --remove-orphans >/dev/null 2>&1 || true
         rm -rf "$work"
@@ -204,7 +210,6 @@ down_removes_everything() {
 
 # ---------------------------------------------------------------- run
 say "project $COMPOSE_PROJECT_NAME, image $MTLS_IMAGE (base $BASE_IMAGE), DOCKER_HOST=$DOCKER_HOST"
-compose down --volumes --remove-orphans >/dev/null 2>&1 || true  # leftovers of a killed run
 check "images build, PKI made by the pki step, both services healthy" build_and_up
 [ "$failed" -eq 0 ] || exit 1
 check "storefront's order is paid by payments and settled by its event" order_is_paid_then_settled

@@ -10,7 +10,8 @@ PaymentStatus = Literal["authorized", "declined", "settled", "refunded"]
 
 
 class PaymentRequest(BaseModel):
-    order_id: str = Field(min_length=1, max_length=64)
+    # The id goes back into a URL path (the payment events): no '/', '.', '?', '%' or spaces.
+    order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     amount_minor: int = Field(gt=0, le=10**12, description="Amount in minor units (cents).")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
 

@@ -14,6 +14,7 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from mtls import PeerClient, PeerUnavailable
 
@@ -45,7 +46,7 @@ class Outbox:
 
     async def _deliver(self, event: dict[str, Any]) -> bool:
         seq, attempts = event.pop("seq"), event.pop("attempts")
-        path = f"/orders/{event['order_id']}/payment-events"
+        path = f"/orders/{quote(event['order_id'], safe='')}/payment-events"
         try:
             response = await self.orders.request("POST", path, json=event)
         except PeerUnavailable as exc:

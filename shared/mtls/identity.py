@@ -94,11 +94,16 @@ def principal_from_pem(pem: str, trust_domain: str, source: str, cn_regex: str) 
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError:
         raise IdentityError("the client certificate cannot be parsed") from None
-    _require_leaf(cert)
-    if source == "cn":
-        name, spiffe_id = _cn_name(cert, cn_regex), None
-    else:
-        name, spiffe_id = _spiffe_name(cert, trust_domain)
+    try:
+        _require_leaf(cert)
+        if source == "cn":
+            name, spiffe_id = _cn_name(cert, cn_regex), None
+        else:
+            name, spiffe_id = _spiffe_name(cert, trust_domain)
+    except ValueError:  # cryptography parses extensions lazily, on first access
+        raise IdentityError(
+            "the client certificate has an extension that cannot be parsed"
+        ) from None
     return Principal(
         name=name,
         spiffe_id=spiffe_id,

@@ -237,3 +237,21 @@ def test_rotation_under_load_fails_no_request_and_new_connections_show_new_seria
         assert access_serials(payments, "orders") == {
             f"{serial:x}" for serial in (first["orders"], *(r["orders"] for r in rounds))
         }
+
+
+@pytest.mark.parametrize("file_name", ["ca.crt", "crl.pem"])
+def test_trust_bundle_or_crl_caught_mid_write_is_not_loaded(
+    file_name: str, new_pki: Callable[..., DevPKI]
+) -> None:
+    pki, other = new_pki(), new_pki()
+    settings = TLSSettings(pki_dir=pki.directory, identity="orders", crl=pki.crl_path)
+    contexts = TLSContexts(settings)
+    path = pki.directory / file_name
+    whole = path.read_bytes() + (other.directory / file_name).read_bytes()  # CA rotation, step 1
+
+    path.write_bytes(whole[: len(whole) - 60])  # what a reader sees during an in-place write
+    assert contexts.refresh() is False
+    assert contexts.generation == 0
+    path.write_bytes(whole)
+    assert contexts.refresh() is True
+    assert contexts.generation == 1

@@ -61,6 +61,14 @@ POLICY = [
     Route("orders", "GET", "/orders/{order_id}", allow("storefront", "ops"), 404, ORDER_PATH),
     Route(
         "orders",
+        "GET",
+        "/orders/{order_id}/events",
+        allow("storefront", "ops"),
+        404,
+        f"{ORDER_PATH}/events",
+    ),
+    Route(
+        "orders",
         "POST",
         "/orders/{order_id}/retry-payment",
         allow("storefront", "ops"),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from mtls import PeerClient, PeerUnavailable, allow
 
 from orders.charging import PaymentsRefused, charge
-from orders.models import Order, OrderRequest, OrderStatus, PaymentEvent
+from orders.models import Order, OrderRequest, OrderStatus, PaymentEvent, ReceivedEvent
 from orders.store import ClientKeyConflict, OrderStore
 
 router = APIRouter(tags=["orders"])
@@ -101,6 +101,13 @@ async def list_orders(
 @router.get("/orders/{order_id}", dependencies=[Depends(allow("storefront", "ops"))])
 async def get_order(order_id: str, orders: Store) -> Order:
     return _found(orders.get(order_id), order_id)
+
+
+@router.get("/orders/{order_id}/events", dependencies=[Depends(allow("storefront", "ops"))])
+async def order_events(order_id: str, orders: Store) -> list[ReceivedEvent]:
+    """The payment events payments delivered for this order (`make demo` prints them)."""
+    _found(orders.get(order_id), order_id)
+    return orders.events(order_id)
 
 
 @router.post("/orders/{order_id}/retry-payment", dependencies=[Depends(allow("storefront", "ops"))])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,14 +48,17 @@ class ServicePair:
         payments_env: Mapping[str, str] | None = None,
         **env: str,
     ) -> Iterator[ServicePair]:
-        """Start payments then orders; `env` applies to both (e.g. MTLS_MIN_TLS_VERSION),
-        `orders_env`/`payments_env` to one (e.g. a certificate from another CA)."""
+        """Start both (side by side: neither calls the other at start-up); `env` applies to
+        both (e.g. MTLS_MIN_TLS_VERSION), `orders_env`/`payments_env` to one (e.g. a
+        certificate from another CA)."""
         pair = cls(pki_dir, data_dir, free_port(), free_port())
         pair.orders_env = pair._env("orders", {**env, **(orders_env or {})})
         pair.payments_env = pair._env("payments", {**env, **(payments_env or {})})
         try:
-            pair.start_payments()
-            pair.start_orders()
+            pair.payments = ServerProcess("payments", pair.payments_env, pair.payments_port)
+            pair.orders = ServerProcess("orders", pair.orders_env, pair.orders_port)
+            pair.payments.wait_listening()
+            pair.orders.wait_listening()
             yield pair
         finally:
             pair.stop()
@@ -90,9 +94,10 @@ class ServicePair:
         return self.payments
 
     def stop(self) -> None:
-        for server in (self.orders, self.payments):
-            if server is not None:
-                server.stop()
+        """Stop both at once: each may wait up to a second for idle TLS connections to close."""
+        running = [server for server in (self.orders, self.payments) if server is not None]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(ServerProcess.stop, running))
 
     @property
     def orders_url(self) -> str:

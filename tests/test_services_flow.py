@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from devpki import DevPKI
 
-from services import ORDER, ServicePair
+from services import ORDER, ServicePair, eventually
 
 DECLINE_ABOVE = 50_000
 
@@ -48,7 +48,7 @@ def test_order_is_paid_then_settled_by_the_event_from_payments(pair: ServicePair
         ("payment.settled", order["payment_id"])
     ]
     assert settled["payment_id"] == order["payment_id"]
-    assert pair.outbox_of(order_id)[0]["delivered_at"] is not None
+    eventually(lambda: pair.outbox_of(order_id)[0]["delivered_at"], "the event marked delivered")
 
 
 def test_refund_is_requested_then_confirmed_by_the_refund_event(pair: ServicePair) -> None:

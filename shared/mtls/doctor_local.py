@@ -172,13 +172,12 @@ def check_issuer(
     while not any(_public(current) == _public(ca) for ca in cas):
         issuer = next((c for c in pool if c not in path and _issued_by(current, c)), None)
         if issuer is None:
-            facts.untrusted_issuer = current.issuer.rfc4514_string()
-            facts.add(
-                "fail",
-                "signed by",
-                f"{facts.untrusted_issuer}, which is not in the CA bundle (--ca)",
-                "get a certificate from the server's CA, or send the full chain.pem",
-            )
+            facts.untrusted_issuer = name = current.issuer.rfc4514_string()
+            detail = f"{name}, which is not in the CA bundle (--ca)"
+            if any(c.subject == current.issuer for c in pool):
+                detail = f"a CA named {name}, but not the one in --ca of that name (another key)"
+            fix = "get a certificate from the server's CA, or send the full chain.pem"
+            facts.add("fail", "signed by", detail, fix)
             return
         path.append(issuer)
         current = issuer

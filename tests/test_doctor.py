@@ -154,3 +154,21 @@ def test_doctor_warns_about_a_certificate_without_client_auth(
     )
     assert report.failed("EKU") is not None
     assert report.verdict.cause == "wrong_purpose", render(report)
+
+
+def test_doctor_blames_the_server_certificate_when_our_ca_did_not_sign_it(
+    lab: tuple[ServicePair, Lab],
+) -> None:
+    pair, the_lab = lab
+    leaf = the_lab.other_ca.issue("storefront-elsewhere", client_only=True)
+    report = diagnose(
+        Options(
+            url=pair.orders_url,
+            cert=leaf.chain_path,
+            key=leaf.key_path,
+            ca=the_lab.other_ca.ca_cert_path,
+        )
+    )
+    assert report.verdict.cause == "server_unknown_ca", render(report)
+    assert "issued by CN=demo.internal Dev Intermediate CA" in report.verdict.summary
+    assert "another PKI" in report.verdict.fix

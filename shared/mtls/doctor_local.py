@@ -1,4 +1,4 @@
-"""The doctor's look at the local files: certificate, key, CA bundle, CRL.
+"""The doctor's look at the local files: certificate and key, chain order, validity, names.
 
 Under TLS 1.3 a server that refuses a client certificate (as ours does) just
 closes the connection, so the client never hears why. What the local files
@@ -9,7 +9,7 @@ the best evidence of the cause; these checks collect it as `LocalFacts`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ def _load_certs(path: Path) -> list[x509.Certificate]:
         return [x509.load_der_x509_certificate(data)]
 
 
-def _public(owner: Any) -> bytes:
+def public_key_bytes(owner: Any) -> bytes:
     """The SubjectPublicKeyInfo of a certificate or private key, to compare them."""
     return bytes(
         owner.public_key().public_bytes(
@@ -59,7 +59,7 @@ def _public(owner: Any) -> bytes:
     )
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
@@ -81,8 +81,11 @@ def check_pair(facts: LocalFacts, cert_path: Path, key_path: Path) -> list[x509.
     except (OSError, ValueError, TypeError) as exc:
         facts.add("fail", "key", f"{key_path}: cannot read it ({exc})", "pass the key.pem")
         return chain
-    if _public(key) != _public(leaf):
-        owner = next((n for n, c in enumerate(chain[1:], 2) if _public(c) == _public(key)), 0)
+    if public_key_bytes(key) != public_key_bytes(leaf):
+        owner = next(
+            (n for n, c in enumerate(chain[1:], 2) if public_key_bytes(c) == public_key_bytes(key)),
+            0,
+        )
         detail = f"{key_path} does not belong to the first certificate of {cert_path}"
         fix = "use the key.pem issued together with this certificate"
         if owner:
@@ -97,7 +100,7 @@ def check_pair(facts: LocalFacts, cert_path: Path, key_path: Path) -> list[x509.
 
 def check_chain_order(facts: LocalFacts, chain: list[x509.Certificate]) -> None:
     for position, (cert, issuer) in enumerate(pairwise(chain), start=1):
-        if not _issued_by(cert, issuer):
+        if not issued_by(cert, issuer):
             facts.add(
                 "fail",
                 "chain order",
@@ -162,88 +165,3 @@ def check_usage(facts: LocalFacts, leaf: x509.Certificate) -> None:
         facts.add("fail", "EKU", "no clientAuth: a server refuses it", "reissue it with clientAuth")
     else:
         facts.add("ok", "EKU", "clientAuth present")
-
-
-def check_issuer(
-    facts: LocalFacts, chain: list[x509.Certificate], cas: list[x509.Certificate]
-) -> None:
-    """Walk from the leaf through the chain to a CA of the bundle, as a server would."""
-    current, pool, path = chain[0], chain[1:] + cas, []
-    while not any(_public(current) == _public(ca) for ca in cas):
-        issuer = next((c for c in pool if c not in path and _issued_by(current, c)), None)
-        if issuer is None:
-            facts.untrusted_issuer = name = current.issuer.rfc4514_string()
-            detail = f"{name}, which is not in the CA bundle (--ca)"
-            if any(c.subject == current.issuer for c in pool):
-                detail = f"a CA named {name}, but not the one in --ca of that name (another key)"
-            fix = "get a certificate from the server's CA, or send the full chain.pem"
-            facts.add("fail", "signed by", detail, fix)
-            return
-        path.append(issuer)
-        current = issuer
-    check_key_identifiers(facts, [chain[0], *path])
-    via = " via " + ", ".join(c.subject.rfc4514_string() for c in path[:-1]) if path[1:] else ""
-    facts.add("ok", "signed by", f"{current.subject.rfc4514_string()} (in --ca){via}")
-
-
-def check_key_identifiers(facts: LocalFacts, path: list[x509.Certificate]) -> None:
-    """Python 3.13 (VERIFY_X509_STRICT) refuses a CA without SKI or a leaf without AKI."""
-    leaf, cas = path[0], path[1:]
-    missing = [] if _has(leaf, x509.AuthorityKeyIdentifier) else ["the leaf has no AKI"]
-    missing += [
-        f"{ca.subject.rfc4514_string()} has no SKI"
-        for ca in cas
-        if not _has(ca, x509.SubjectKeyIdentifier)
-    ]
-    if missing:
-        facts.add("warn", "key identifiers", "; ".join(missing), "reissue with SKI and AKI")
-    else:
-        facts.add("ok", "key identifiers", "SKI/AKI present (Python 3.13's strict check passes)")
-
-
-def _has(cert: x509.Certificate, extension: type[x509.ExtensionType]) -> bool:
-    try:
-        cert.extensions.get_extension_for_class(extension)
-    except x509.ExtensionNotFound:
-        return False
-    return True
-
-
-def check_revocation(facts: LocalFacts, leaf: x509.Certificate, crl_path: Path | None) -> None:
-    if crl_path is None or not crl_path.exists():
-        facts.add("info", "revocation", "no CRL given (--crl): not checked here")
-        return
-    try:
-        crl = x509.load_pem_x509_crl(crl_path.read_bytes())
-    except (OSError, ValueError) as exc:
-        facts.add("warn", "revocation", f"{crl_path}: cannot read the CRL ({exc})")
-        return
-    entry = crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
-    if entry is not None:
-        facts.revoked = True
-        when = entry.revocation_date_utc.isoformat()
-        facts.add(
-            "fail",
-            "revocation",
-            f"serial {leaf.serial_number:x} revoked on {when}",
-            "issue a new certificate (make renew NAME=<name>)",
-        )
-    else:
-        facts.add("ok", "revocation", f"serial {leaf.serial_number:x} not in {crl_path}")
-
-
-def examine(
-    cert: Path, key: Path, cas: list[x509.Certificate], crl: Path | None, trust_domain: str
-) -> LocalFacts:
-    """Every local check, in the order a person would make them."""
-    facts = LocalFacts()
-    chain = check_pair(facts, cert, key)
-    if not chain:
-        return facts
-    check_chain_order(facts, chain)
-    check_validity(facts, chain[0], datetime.now(UTC))
-    check_names(facts, chain[0], trust_domain)
-    check_usage(facts, chain[0])
-    check_issuer(facts, chain, cas)
-    check_revocation(facts, chain[0], crl)
-    return facts

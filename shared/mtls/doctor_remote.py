@@ -9,7 +9,6 @@ why the walk always sends one request.
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 from cryptography import x509
 
 from mtls.contexts import diagnostic_context
+from mtls.doctor_http import parse_response, read_all
 from mtls.doctor_report import Check
 from mtls.errors import explain
 
@@ -123,13 +123,9 @@ def _handshake_failed(probe: Probe, facts: RemoteFacts, exc: Exception, address:
         facts.server_names = _names(cert) if cert else []
         shown = f"; it presents {cert.subject.rfc4514_string()}" if cert else ""
         shown += f" for {', '.join(facts.server_names)}" if facts.server_names else ""
-        facts.stop(
-            "server",
-            "server certificate",
-            why.cause + shown,
-            why.hint,
-            why.reason,
-        )
+        shown += f", issued by {cert.issuer.rfc4514_string()}" if cert else ""
+        cause = why.cause.replace("the peer's", "the server's")
+        facts.stop("server", "server certificate", cause + shown, why.hint, why.reason)
         return
     if probe.max_version == "1.2" or why.reason in ("protocol_version", "handshake_closed"):
         facts.stop(
@@ -164,40 +160,11 @@ def _describe_server(tls: ssl.SSLSocket, probe: Probe, facts: RemoteFacts) -> No
         )
 
 
-def _read_all(tls: ssl.SSLSocket) -> bytes:
-    chunks = []
-    while chunk := tls.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _parse(data: bytes) -> tuple[int, Any]:
-    head, _, body = data.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    if b"transfer-encoding: chunked" in head.lower():
-        body = _dechunk(body)
-    try:
-        return status, json.loads(body)
-    except ValueError:
-        return status, body.decode(errors="replace")
-
-
-def _dechunk(body: bytes) -> bytes:
-    out = b""
-    while body:
-        size_line, _, rest = body.partition(b"\r\n")
-        size = int(size_line.split(b";")[0] or b"0", 16)
-        if size == 0:
-            break
-        out, body = out + rest[:size], rest[size + 2 :]
-    return out
-
-
 def _request(tls: ssl.SSLSocket, probe: Probe, facts: RemoteFacts) -> None:
     request = f"GET {probe.path} HTTP/1.1\r\nHost: {probe.server_name}:{probe.port}\r\n"
     try:
         tls.sendall((request + "Connection: close\r\n\r\n").encode())
-        data = _read_all(tls)
+        data = read_all(tls)
     except REFUSED_ON_READ as exc:
         data, reason = b"", explain(exc).reason
     else:
@@ -214,7 +181,7 @@ def _request(tls: ssl.SSLSocket, probe: Probe, facts: RemoteFacts) -> None:
         )
         return
     facts.add("ok", "client certificate", "accepted (the server answered)")
-    facts.status, facts.body = _parse(data)
+    facts.status, facts.body = parse_response(data)
 
 
 def walk(probe: Probe) -> RemoteFacts:

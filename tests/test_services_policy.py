@@ -211,3 +211,22 @@ def test_caller_outside_the_policy_is_refused_before_its_body_is_read(
     assert answer.status_code == 403, answer.text
     assert answer.json()["detail"]["principal"] == caller
     assert pair.count("orders", "orders") == orders_before
+
+
+@pytest.mark.parametrize(("caller", "allowed"), [("ops", False), ("storefront", True)])
+def test_malformed_json_is_a_403_for_outsiders_and_a_422_for_the_allowed_caller(
+    pair: ServicePair, clients: dict[str, httpx.Client], caller: str, allowed: bool
+) -> None:
+    answer = clients[caller].post(
+        pair.orders_url + "/orders",
+        content=b'{"items": [broken',
+        headers={"Content-Type": "application/json"},
+    )
+
+    if allowed:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["type"] == "json_invalid"
+    else:
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["detail"]["principal"] == caller
+        assert "loc" not in answer.text  # the route's schema is not revealed

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
@@ -86,11 +88,30 @@ def route_label(request: Request) -> str:
     return f"{request.method} {path}"
 
 
+def _policies_of(dependant: Dependant) -> Iterator[Allow]:
+    for dependency in dependant.dependencies:
+        if isinstance(dependency.call, Allow):
+            yield dependency.call
+        yield from _policies_of(dependency)
+
+
 def _has_policy(dependant: Dependant) -> bool:
-    return any(
-        isinstance(dependency.call, Allow) or _has_policy(dependency)
-        for dependency in dependant.dependencies
-    )
+    return any(True for _ in _policies_of(dependant))
+
+
+async def authorize_before_validation(request: Request, exc: RequestValidationError) -> Response:
+    """A body FastAPI could not parse is refused as 403 when the caller may not call the route.
+
+    FastAPI parses the body before it runs dependencies, so without this a caller outside
+    the policy would learn the route's schema from a 422.
+    """
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    try:
+        for policy in _policies_of(dependant) if dependant else ():
+            await policy(request)
+    except HTTPException as denied:
+        return await http_exception_handler(request, denied)
+    return await request_validation_exception_handler(request, exc)
 
 
 def _undeclared(routes: Iterable[BaseRoute], inherited: bool = False) -> Iterator[str]:

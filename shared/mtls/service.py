@@ -13,10 +13,11 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from mtls.authz import ANY_PRINCIPAL, allow, require_policies
+from mtls.authz import ANY_PRINCIPAL, allow, authorize_before_validation, require_policies
 from mtls.health import health_report
 from mtls.identity import IdentityError, principal_from_scope
 from mtls.logs import ACCESS_LOGGER
@@ -106,5 +107,6 @@ def secure_app(app: FastAPI, contexts: TLSContexts) -> FastAPI:
     app.state.tls_contexts = contexts
     app.include_router(_toolkit_routes())
     app.add_middleware(AccessLog, settings=contexts.settings)
+    app.add_exception_handler(RequestValidationError, authorize_before_validation)  # type: ignore[arg-type]
     require_policies(app)
     return app

@@ -45,6 +45,10 @@ logs: ## Follow the services' logs (Ctrl-C to stop)
 ps: ## Show the containers and their health
 	@$(COMPOSE) ps
 
+.PHONY: docker-demo
+docker-demo: ## The storefront demo from a container on the compose network (no Python on the host)
+	@$(COMPOSE) run --rm --no-deps storefront
+
 # The PKI step's image, as the services' uid: new files stay readable by them
 # even when the host user is root (then `make renew` would write root's 0600 keys).
 .PHONY: docker-renew

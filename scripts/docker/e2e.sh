@@ -6,6 +6,9 @@
 # compose project, image tag, throwaway PKI folder and free host ports picked
 # by Docker. Everything it made is removed at the end, on failure too.
 # The last line is the summary: "e2e: N passed, M failed" (exit 1 if M > 0).
+# Checks: build+healthy, the demo flow, calls by service name, no certificate
+# and a foreign CA refused, payments' policy, the in-network demo, renewal and
+# revocation while up, down leaves nothing.
 #
 #   MTLS_E2E_KEEP=1   leave the stack running for a look (then: make e2e-down MTLS_E2E_PROJECT=...)
 #   MTLS_E2E_PROJECT  compose project name (default mtls-e2e-<pid>: runs never share one)
@@ -172,6 +175,13 @@ foreign_ca_client_is_refused() {
     refused foreign/storefront unknown_ca
 }
 
+demo_runs_inside_the_network() {  # make docker-demo: the storefront by service names
+    local out
+    out=$(compose run --rm --no-deps storefront 2>&1) || { printf '    %s\n' "$out" >&2; return 1; }
+    grep -q "is settled; payments told orders over mTLS" <<<"$out" &&
+    grep -q "^demo: done" <<<"$out"
+}
+
 storefront_may_not_call_payments() {
     local answer
     answer=$(call storefront GET "$PAYMENTS/payments?order_id=$ORDER_ID") || return 1
@@ -218,6 +228,7 @@ check "orders and payments called each other by service name over mTLS" \
 check "a client without a certificate is refused" refused none certificate_required
 check "a client from a foreign CA is refused" foreign_ca_client_is_refused
 check "storefront is denied by payments' policy (403)" storefront_may_not_call_payments
+check "make docker-demo plays the demo inside the compose network" demo_runs_inside_the_network
 check "a renewed orders certificate is served without a restart" renewal_is_served_without_restart
 check "a revoked storefront is refused without a restart" \
     revoked_storefront_is_refused_without_restart

@@ -1,0 +1,209 @@
+"""Load and faults, bounded in count and time: the services under pressure and after a crash.
+
+2,000 storefront orders at concurrency 32 go through orders and payments with
+no error and no leaked file descriptors. Then payments is killed (SIGKILL) in
+the middle of a run and started again: every request still gets an answer
+(paid, or 503 naming payments), and once the retry loop and the outbox have
+caught up, the two databases agree exactly: every paid order has one payment,
+every payment one order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from devpki import DevPKI
+from security_support import client_tls
+from support import ServerProcess
+
+from services import ORDER, ServicePair
+
+pytestmark = pytest.mark.slow
+
+ORDERS = 2_000
+CONCURRENCY = 32
+FD_SLACK = 8  # the odd log or database file handle; a leak grows with the request count
+FAULT_ORDERS = 600
+FAULT_CONCURRENCY = 16
+
+
+@dataclass
+class Run:
+    """What a load run saw: statuses by count, and anything that was not an HTTP answer."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    order_status: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    peers_named: Counter[str] = field(default_factory=Counter)
+
+    _waiters: list[tuple[int, asyncio.Event]] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return sum(self.statuses.values()) + len(self.errors)
+
+    def answered(self) -> None:
+        for count, event in self._waiters:
+            if self.done >= count:
+                event.set()
+
+    async def reached(self, count: int) -> None:
+        """Wait until `count` requests have been answered (or failed)."""
+        event = asyncio.Event()
+        self._waiters.append((count, event))
+        self.answered()
+        await event.wait()
+
+
+async def place_orders(
+    pair: ServicePair,
+    count: int,
+    concurrency: int,
+    during: Callable[[Run], Awaitable[None]] | None = None,
+) -> Run:
+    """POST `count` orders as storefront with `concurrency` workers sharing one client."""
+    run, next_index = Run(), iter(range(count))
+    context = client_tls(pair.pki_dir / "ca.crt", *_storefront(pair.pki_dir))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(verify=context, limits=limits, timeout=30.0) as client:
+
+        async def worker() -> None:
+            for _ in next_index:
+                try:
+                    answer = await client.post(pair.orders_url + "/orders", json=ORDER)
+                except httpx.HTTPError as exc:
+                    run.errors.append(f"{type(exc).__name__}: {exc}")
+                else:
+                    record(run, answer)
+                run.answered()
+
+        workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        if during is not None:
+            await during(run)
+        await asyncio.gather(*workers)
+    return run
+
+
+def record(run: Run, answer: httpx.Response) -> None:
+    run.statuses[answer.status_code] += 1
+    body = answer.json()
+    if answer.status_code == 201:
+        run.order_status[body["status"]] += 1
+    elif answer.status_code == 503:
+        run.peers_named[body["detail"].get("peer", "?")] += 1
+
+
+def _storefront(pki_dir: Path) -> tuple[Path, Path]:
+    return pki_dir / "storefront" / "chain.pem", pki_dir / "storefront" / "key.pem"
+
+
+def open_fds(server: ServerProcess) -> int:
+    return len(os.listdir(f"/proc/{server.proc.pid}/fd"))
+
+
+def fd_counts(pair: ServicePair) -> tuple[int, int]:
+    assert pair.orders is not None
+    assert pair.payments is not None
+    return open_fds(pair.orders), open_fds(pair.payments)
+
+
+def settle_fds(
+    pair: ServicePair, baseline: tuple[int, int], timeout: float = 15.0
+) -> tuple[int, int]:
+    """FD counts once closed connections are gone (or the last seen after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = fd_counts(pair)
+        within = all(now <= base + FD_SLACK for now, base in zip(counts, baseline, strict=True))
+        if within or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def pair(default_pki: DevPKI, tmp_path: Path) -> Iterator[ServicePair]:
+    with ServicePair.start(default_pki.directory, tmp_path) as pair:
+        yield pair
+
+
+@pytest.mark.timeout(240)
+def test_2000_orders_at_concurrency_32_all_paid_without_leaking_descriptors(
+    pair: ServicePair,
+) -> None:
+    warm_up = asyncio.run(place_orders(pair, CONCURRENCY * 2, CONCURRENCY))
+    assert warm_up.statuses == Counter({201: CONCURRENCY * 2}), warm_up
+    before = settle_fds(pair, fd_counts(pair), timeout=2)
+
+    run = asyncio.run(place_orders(pair, ORDERS, CONCURRENCY))
+    after = settle_fds(pair, before)
+
+    print(f"load: {ORDERS} orders at {CONCURRENCY}: {dict(run.statuses)}; fds {before} -> {after}")
+    assert run.errors == [], run.errors[:5]
+    assert run.statuses == Counter({201: ORDERS}), run
+    assert run.order_status == Counter({"paid": ORDERS}), run
+    paid = pair.query("orders", "SELECT COUNT(*) FROM orders WHERE payment_id IS NOT NULL")
+    assert paid[0][0] == ORDERS + CONCURRENCY * 2
+    for service, now, then in zip(("orders", "payments"), after, before, strict=True):
+        assert now <= then + FD_SLACK, f"{service} holds {now} descriptors, {then} before the run"
+
+
+async def kill_and_restart_payments(pair: ServicePair, run: Run) -> None:
+    """SIGKILL payments a third of the way in; start it again once 50 more answers came."""
+    await run.reached(FAULT_ORDERS // 3)
+    assert pair.payments is not None
+    await asyncio.to_thread(pair.payments.kill)
+    await run.reached(run.done + 50)
+    await asyncio.to_thread(pair.start_payments)
+
+
+def wait_until_settled(pair: ServicePair, timeout: float = 90.0) -> list[tuple[str, int]]:
+    """Wait for the retry loop and the outbox; the statuses of the orders at the end."""
+    deadline = time.monotonic() + timeout
+    query = "SELECT status, COUNT(*) FROM orders GROUP BY status ORDER BY status"
+    while True:
+        statuses = [(row[0], row[1]) for row in pair.query("orders", query)]
+        if [status for status, _ in statuses] == ["settled"] or time.monotonic() > deadline:
+            return statuses
+        time.sleep(0.25)
+
+
+@pytest.mark.timeout(240)
+def test_payments_killed_mid_run_every_request_answered_and_databases_reconcile(
+    pair: ServicePair,
+) -> None:
+    run = asyncio.run(
+        place_orders(
+            pair,
+            FAULT_ORDERS,
+            FAULT_CONCURRENCY,
+            lambda run: kill_and_restart_payments(pair, run),
+        )
+    )
+
+    assert run.errors == [], run.errors[:5]
+    assert set(run.statuses) <= {201, 503}, run
+    assert sum(run.statuses.values()) == FAULT_ORDERS
+    assert run.statuses[503] > 0, "payments was killed but no request noticed"
+    assert set(run.peers_named) == {"payments"}, run.peers_named
+
+    final = wait_until_settled(pair)
+    print(f"fault: {dict(run.statuses)} during the run; orders at the end: {final}")
+    assert final == [("settled", FAULT_ORDERS)], final
+    orders = {
+        row["id"]: row["payment_id"]
+        for row in pair.query("orders", "SELECT id, payment_id FROM orders")
+    }
+    payments = pair.query("payments", "SELECT id, order_id, status FROM payments")
+    per_order = Counter(row["order_id"] for row in payments)
+    assert len(payments) == len(orders) == FAULT_ORDERS
+    assert all(per_order[order_id] == 1 for order_id in orders), "an order was charged twice"
+    assert all(orders.get(row["order_id"]) == row["id"] for row in payments), "orphan payment"
+    assert {row["status"] for row in payments} == {"settled"}

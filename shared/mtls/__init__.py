@@ -10,21 +10,39 @@ Where to look:
 - `mtls.health`, `mtls.metrics`, `mtls.logs`, `mtls.errors`: operating it.
 """
 
-from mtls.authz import ANY_PRINCIPAL, allow
-from mtls.client import PeerClient, PeerUnavailable
-from mtls.identity import Principal
-from mtls.material import MaterialError, Role
-from mtls.reload import TLSContexts
-from mtls.settings import TLSSettings
+from __future__ import annotations
 
-__all__ = [
-    "ANY_PRINCIPAL",
-    "MaterialError",
-    "PeerClient",
-    "PeerUnavailable",
-    "Principal",
-    "Role",
-    "TLSContexts",
-    "TLSSettings",
-    "allow",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mtls.authz import ANY_PRINCIPAL as ANY_PRINCIPAL
+    from mtls.authz import allow as allow
+    from mtls.client import PeerClient as PeerClient
+    from mtls.client import PeerUnavailable as PeerUnavailable
+    from mtls.identity import Principal as Principal
+    from mtls.material import MaterialError as MaterialError
+    from mtls.material import Role as Role
+    from mtls.reload import TLSContexts as TLSContexts
+    from mtls.settings import TLSSettings as TLSSettings
+
+# Imported on first use: `python -m mtls healthcheck` (the container health check, every
+# few seconds) then loads neither FastAPI nor uvicorn.
+_HOMES = {
+    "ANY_PRINCIPAL": "mtls.authz",
+    "allow": "mtls.authz",
+    "PeerClient": "mtls.client",
+    "PeerUnavailable": "mtls.client",
+    "Principal": "mtls.identity",
+    "MaterialError": "mtls.material",
+    "Role": "mtls.material",
+    "TLSContexts": "mtls.reload",
+    "TLSSettings": "mtls.settings",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'mtls' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

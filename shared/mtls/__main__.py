@@ -7,9 +7,7 @@ import sys
 
 import httpx
 
-from mtls import doctor
 from mtls.contexts import client_context
-from mtls.doctor_report import print_report
 from mtls.errors import explain
 from mtls.material import MaterialError, Role, load_material
 from mtls.settings import TLSSettings
@@ -20,7 +18,7 @@ def healthcheck(url: str, timeout: float) -> int:
     try:
         context = client_context(load_material(TLSSettings(), (Role.CLIENT,)))
         response = httpx.get(url, verify=context, timeout=timeout)
-    except MaterialError as exc:
+    except (MaterialError, ValueError) as exc:
         print(f"healthcheck: {exc}", file=sys.stderr)
         return 1
     except httpx.HTTPError as exc:
@@ -39,9 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("healthcheck", help="exit 0 if URL answers 2xx over mTLS")
     check.add_argument("url")
     check.add_argument("--timeout", type=float, default=3.0)
-    doctor.add_arguments(
-        commands.add_parser("doctor", help="explain, step by step, why an mTLS call fails")
-    )
+    if argv_command(argv) != "healthcheck":  # the doctor's imports cost the health check
+        from mtls import doctor
+
+        doctor.add_arguments(
+            commands.add_parser("doctor", help="explain, step by step, why an mTLS call fails")
+        )
     args = parser.parse_args(argv)
     if args.command == "healthcheck":
         return healthcheck(args.url, args.timeout)
@@ -50,8 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def argv_command(argv: list[str] | None) -> str | None:
+    words = sys.argv[1:] if argv is None else argv
+    return words[0] if words else None
+
+
 def run_doctor(args: argparse.Namespace) -> int:
     """Print the doctor's report; 0 when the call works end to end."""
+    from mtls import doctor
+    from mtls.doctor_report import print_report
+
     try:
         report = doctor.diagnose(doctor.options_from(args))
     except doctor.DoctorError as exc:

@@ -233,6 +233,17 @@ def running(pair: ServicePair) -> tuple[ServerProcess, ServerProcess]:
     return pair.orders, pair.payments
 
 
+def refusals(server: ServerProcess) -> list[dict[str, Any]]:
+    """The server's "tls handshake refused" lines, without the test harness's port probes.
+
+    `ServerProcess.wait_listening` connects and hangs up without sending a byte;
+    a server that had already begun its handshake logs that as connection_closed
+    (seen on Python 3.13). A test's own clients are counted on their side.
+    """
+    found = server.events("tls handshake refused")
+    return [line for line in found if line["reason"] != "connection_closed"]
+
+
 def access_serials(server: ServerProcess, principal: str) -> set[str]:
     """Serials (hex) the server's access log shows for a caller."""
     return {

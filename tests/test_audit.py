@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from certsupport import metric, refused_request
+from certsupport import metric, refusals, refused_request
 from conftest import EchoServers
 from cryptography.hazmat.primitives.asymmetric import ec
 from devpki import DevPKI, Leaf
@@ -73,6 +73,7 @@ def test_each_certificate_event_is_one_json_line_and_one_count(
     }
     lines = server.snapshot()
     by_event = {event: server.events(event) for event in EVENTS}
+    by_event["tls handshake refused"] = refusals(server)
 
     assert {event: len(found) for event, found in by_event.items()} == dict.fromkeys(EVENTS, 1)
     [warning] = by_event["certificate expiry warning"]

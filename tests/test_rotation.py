@@ -156,6 +156,7 @@ def test_devpki_renew_reaches_running_services_as_server_and_as_client(
     with ServicePair.start(pki.directory, tmp_path) as pair:
         orders, payments = running(pair)
         place_order(pair)
+        wait_until(lambda: access_serials(payments, "orders"), "payments' access log line")
         assert access_serials(payments, "orders") == {f"{old:x}"}
 
         assert "wrote" in devpki_cli(pki, "renew", "orders")
@@ -164,6 +165,7 @@ def test_devpki_renew_reaches_running_services_as_server_and_as_client(
         strict = client_context(pki.directory, "storefront")
         assert peer_serial(strict, pair.orders_port) == new
         place_order(pair)
+        wait_until(lambda: f"{new:x}" in access_serials(payments, "orders"), "the new serial")
         assert access_serials(payments, "orders") == {f"{old:x}", f"{new:x}"}
         assert refusals(orders) == []
         assert refusals(payments) == []

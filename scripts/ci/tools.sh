@@ -23,7 +23,7 @@ fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
 	command -v sudo >/dev/null 2>&1 || { echo "tools: missing ${missing[*]}; run as root or install sudo" >&2; exit 1; }
-	sudo="sudo"
+	sudo="sudo -n" # never prompt: CI has no terminal
 fi
 
 export DEBIAN_FRONTEND=noninteractive

@@ -310,6 +310,8 @@ def test_bad_identity_is_refused_with_403_before_any_handler(
     assert case.hint in str(detail.get("reason") or detail.get("message")), detail
     assert [line["status"] for line in access] == [403]
     assert len(audits) == 1, evidence.servers()[target].output()
+    said = ("principal", "route") if denied else ("reason",)
+    assert {k: audits[0][k] for k in said} == {k: detail[k] for k in said}, (audits, detail)
     assert counted == 1
     assert others == [], "the handler ran: it called the other service"
     assert after.rows == before.rows, "a refused caller changed a database"

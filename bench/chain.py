@@ -11,7 +11,9 @@ counters are read when the measuring window opens and closes.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,13 @@ def _pair(mode: str, pki: Path, data: Path, logs: Path) -> dict[str, Server]:
     return servers
 
 
+def events_pending(payments_db: Path) -> int:
+    """Settlement events not yet delivered to orders when the window closed (the backlog)."""
+    with contextlib.closing(sqlite3.connect(payments_db)) as db:
+        (count,) = db.execute("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").fetchone()
+    return int(count)
+
+
 def measure(pki: Path, data: Path, logs: Path, profile: Profile) -> dict[str, list[dict[str, Any]]]:
     pairs = {mode: _pair(mode, pki, data, logs) for mode in MODES}
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
@@ -67,7 +76,9 @@ def measure(pki: Path, data: Path, logs: Path, profile: Profile) -> dict[str, li
                     extra += ["--handshakes-of", str(payments.port)]
                 client_pki = pki if mode == "mtls" else None
                 pids = [orders.pid, payments.pid]
-                runs[mode].append(load(loadgen, orders.port, client_pki, profile, pids, extra))
+                result = load(loadgen, orders.port, client_pki, profile, pids, extra)
+                result["events_pending"] = events_pending(data / f"{mode}-payments.db")
+                runs[mode].append(result)
     finally:
         loadgen.stop()
         for pair in pairs.values():

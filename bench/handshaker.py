@@ -28,7 +28,7 @@ from bench.tlsclient import cached_client_context
 
 class Worker(threading.Thread):
     def __init__(
-        self, context: ssl.SSLContext, port: int, request: bytes, count: int, *, resume: bool
+        self, context: ssl.SSLContext | None, port: int, request: bytes, count: int, *, resume: bool
     ) -> None:
         super().__init__(daemon=True)
         self.context, self.port, self.request, self.count = context, port, request, count
@@ -49,20 +49,27 @@ class Worker(threading.Thread):
     def _one(self, session: ssl.SSLSession | None) -> ssl.SSLSession | None:
         with socket.create_connection(("127.0.0.1", self.port)) as raw:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.context is None:
+                raw.sendall(self.request)
+                _check(_read_to_end(raw))
+                return None
             with self.context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
                 tls.sendall(self.request)
-                answer = _read_to_end(tls)
-                if not answer.startswith(b"HTTP/1.") or b" 200 " not in answer[:16]:
-                    raise OSError(f"unexpected answer {answer[:60]!r}")
+                _check(_read_to_end(tls))
                 self.resumed += bool(tls.session_reused)
                 return tls.session
 
 
-def _read_to_end(tls: ssl.SSLSocket) -> bytes:
+def _check(answer: bytes) -> None:
+    if not answer.startswith(b"HTTP/1.") or b" 200 " not in answer[:16]:
+        raise OSError(f"unexpected answer {answer[:60]!r}")
+
+
+def _read_to_end(sock: socket.socket) -> bytes:
     chunks = []
     while True:
         try:
-            chunk = tls.recv(65536)
+            chunk = sock.recv(65536)
         except (ssl.SSLEOFError, ConnectionResetError):
             break  # a server that closes without close_notify; the answer is complete
         if not chunk:
@@ -73,9 +80,11 @@ def _read_to_end(tls: ssl.SSLSocket) -> bytes:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     pki, name = Path(args.pki), args.identity
-    context = cached_client_context(
-        pki / name / "chain.pem", pki / name / "key.pem", pki / "ca.crt", args.tls
-    )
+    context = None
+    if args.tls != "none":
+        context = cached_client_context(
+            pki / name / "chain.pem", pki / name / "key.pem", pki / "ca.crt", args.tls
+        )
     request = f"GET {args.path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode()
     per_thread = max(1, args.count // args.threads)
     # One connection first, outside the window: imports, first-use costs, a session to resume.
@@ -113,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--pid", type=int, required=True, help="the server process to measure")
     parser.add_argument("--pki", required=True)
     parser.add_argument("--as", dest="identity", default="storefront")
-    parser.add_argument("--tls", choices=("1.2", "1.3"), default="1.3")
+    parser.add_argument("--tls", choices=("1.2", "1.3", "none"), default="1.3")
     parser.add_argument("--path", default="/ping")
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)

@@ -21,9 +21,9 @@ from bench.profile import Profile
 
 @dataclass(frozen=True)
 class Case:
-    server: str  # "ours" or "openssl"
+    server: str  # "ours" or "openssl"; "ours-plain", "ours-tls" for scale
     key: str  # "p256" or "rsa2048"
-    tls: str
+    tls: str  # "1.3", "1.2", or "none" (plain TCP)
     resume: bool
 
     @property
@@ -39,6 +39,8 @@ VARIANTS = [
     ("p256", "1.2", True),
 ]
 CASES = [Case(server, *variant) for variant in VARIANTS for server in ("ours", "openssl")]
+# For scale: a new connection to the same app without TLS, and with server-only TLS.
+SCALE_CASES = [Case("ours-plain", "p256", "none", False), Case("ours-tls", "p256", "1.3", False)]
 SERVER_NAMES = {"p256": "orders", "rsa2048": "orders-rsa"}
 CLIENT_NAMES = {"p256": "storefront", "rsa2048": "storefront-rsa"}
 
@@ -67,6 +69,15 @@ def start_servers(pki: Path, logs: Path) -> dict[tuple[str, str], Server]:
         )
         port = free_port()
         servers["openssl", key] = _s_server(pki, name, port, logs / f"s_server-{key}.log")
+    for mode in ("plain", "tls"):
+        port = free_port()
+        servers[f"ours-{mode}", "p256"] = Server.python(
+            f"ours-{mode}",
+            ["bench.serve", "ping", "--mode", mode, "--port", str(port)],
+            port,
+            server_env(pki, "orders"),
+            logs / f"handshakes-ours-{mode}.log",
+        )
     for server in servers.values():
         server.wait_listening()
     return servers
@@ -77,7 +88,7 @@ def connect(
 ) -> dict[str, Any]:
     args = ["--port", str(server.port), "--pid", str(server.pid)]
     args += ["--pki", str(pki), "--as", CLIENT_NAMES[case.key], "--tls", case.tls]
-    args += ["--count", str(count), "--path", "/ping" if case.server == "ours" else "/"]
+    args += ["--count", str(count), "--path", "/" if case.server == "openssl" else "/ping"]
     args += ["--resume"] if case.resume else []
     result = handshaker.call(args)
     if result["failed"]:
@@ -88,10 +99,10 @@ def connect(
 def measure(pki: Path, logs: Path, profile: Profile) -> dict[Case, list[dict[str, Any]]]:
     servers = start_servers(pki, logs)
     handshaker = Worker("bench.handshaker", logs / "handshaker.log")
-    runs: dict[Case, list[dict[str, Any]]] = {case: [] for case in CASES}
+    runs: dict[Case, list[dict[str, Any]]] = {case: [] for case in CASES + SCALE_CASES}
     try:
         for _ in range(profile.handshake_rounds):
-            for case in CASES:
+            for case in CASES + SCALE_CASES:
                 server = servers[case.server, case.key]
                 runs[case].append(connect(handshaker, case, server, pki, profile.handshakes))
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.handshakes import VARIANTS, Case
+from bench.handshakes import SCALE_CASES, VARIANTS, Case
 from bench.notes import METHOD, TRIED
 from bench.results import LoadFigures, Results
 from bench.stats import Summary
@@ -58,10 +58,11 @@ def keepalive_table(results: Results) -> list[str]:
 
 def chain_table(results: Results) -> list[str]:
     rows = _load_rows(results.chain, {"mtls": results.chain_ratio})
-    header = [*LOAD_HEADER, "handshakes in windows"]
+    header = [*LOAD_HEADER, "handshakes in windows", "events not yet delivered at the end"]
     for row, mode in zip(rows, results.chain, strict=True):
         steady = results.chain[mode].handshakes
         row.append(" + ".join(map(str, steady)) if mode == "mtls" else "n/a (no TLS)")
+        row.append(", ".join(map(str, results.chain[mode].events_pending)))
     header[5] = "orders+payments CPU µs/req"
     header[6] = "orders+payments cores"
     return _table(header, rows)
@@ -98,6 +99,33 @@ def handshake_table(results: Results) -> list[str]:
     return _table(header, rows)
 
 
+def scale_table(results: Results) -> list[str]:
+    full = results.handshakes[Case("ours", "p256", "1.3", False)]
+    rows = []
+    for case, label in zip(
+        SCALE_CASES, ("plain TCP, no TLS", "TLS 1.3, no client certificate"), strict=True
+    ):
+        f = results.handshakes[case]
+        rows.append(
+            [label, f.per_second.show(), f.server_ms.show("{:.2f}"), f.client_ms.show("{:.2f}")]
+        )
+    rows.append(
+        [
+            "mTLS 1.3 (from the table above)",
+            full.per_second.show(),
+            full.server_ms.show("{:.2f}"),
+            full.client_ms.show("{:.2f}"),
+        ]
+    )
+    header = [
+        "new connection to our server, P-256",
+        "conn/s",
+        "server CPU ms/conn",
+        "client CPU ms/conn",
+    ]
+    return _table(header, rows)
+
+
 def context_table(results: Results) -> list[str]:
     rows = [[label, s.show("{:.2f}")] for label, s in results.contexts_ms.items()]
     return _table(["one client SSLContext", "CPU ms (min-max)"], rows)
@@ -129,6 +157,11 @@ def text(results: Results, facts: dict[str, str], profile: str, plot: str | None
         "## Full handshakes: our server against `openssl s_server`",
         "",
         *handshake_table(results),
+        "",
+        "For scale, the same app and request on a new connection without TLS, with TLS but "
+        "no client certificate, and with mTLS:",
+        "",
+        *scale_table(results),
         "",
         "## The whole chain: storefront -> orders -> payments, and the event back",
         "",

@@ -24,6 +24,7 @@ class LoadFigures:
     errors: int
     handshakes: list[int] = field(default_factory=list)
     requests: int = 0
+    events_pending: list[int] = field(default_factory=list)
 
     @property
     def client_bound(self) -> bool:
@@ -43,6 +44,7 @@ def load_figures(runs: list[dict[str, Any]]) -> LoadFigures:
         errors=sum(r["errors"] for r in runs),
         handshakes=[sum(r.get("handshakes", [])) for r in runs],
         requests=sum(r["requests"] for r in runs),
+        events_pending=[r["events_pending"] for r in runs if "events_pending" in r],
     )
 
 

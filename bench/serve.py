@@ -28,7 +28,7 @@ from fastapi import Depends, FastAPI
 from mtls import Principal, TLSContexts, TLSSettings, allow
 from mtls.contexts import server_context
 from mtls.logs import configure_logging, uvicorn_log_config
-from mtls.server import HttpToolsTLSProtocol, protocol_for, serve
+from mtls.server import KEEP_ALIVE_TIMEOUT, HttpToolsTLSProtocol, protocol_for, serve
 from mtls.service import secure_app
 from mtls.tlsscope import tls_scope
 
@@ -88,6 +88,7 @@ def serve_like_the_toolkit(app: Any, port: int, protocol: type[asyncio.Protocol]
         log_config=uvicorn_log_config(),
         access_log=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
     )
     server = uvicorn.Server(config)
     with (

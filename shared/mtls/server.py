@@ -25,6 +25,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from mtls.coalesce import CoalescingTransport
 from mtls.errors import explain
 from mtls.health import expiry_warnings
 from mtls.logs import audit, configure_logging, uvicorn_log_config
@@ -38,6 +39,10 @@ ASGIApp = Any
 # connection open ran into uvicorn's 5 s graceful-shutdown limit. Our answers are small,
 # so a second is ample for the last bytes to leave before the socket is dropped.
 SSL_SHUTDOWN_TIMEOUT = 1.0
+# Seconds an idle kept-alive connection stays open (uvicorn's default is 5): longer than
+# the peer client's pool expiry (mtls.client.KEEPALIVE_EXPIRY), since every reconnect is
+# a full mTLS handshake, milliseconds of CPU on both sides.
+KEEP_ALIVE_TIMEOUT = 30
 
 
 class _WithTLSExtension:
@@ -149,8 +154,10 @@ class TLSProtocolMixin:
 
     def _tls_ready(self, transport: asyncio.BaseTransport, server_pem: str | None = None) -> None:
         self._serving = True
-        super().connection_made(transport)  # type: ignore[misc]
         ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:  # one TLS record per response (see mtls.coalesce)
+            transport = CoalescingTransport(transport)  # type: ignore[arg-type,assignment]
+        super().connection_made(transport)  # type: ignore[misc]
         if ssl_object is not None:
             self.app = _WithTLSExtension(self.app, tls_extension(ssl_object, server_pem))
 
@@ -182,6 +189,7 @@ def serve(
         log_config=uvicorn_log_config(),
         access_log=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
     )
     server = uvicorn.Server(config)
 

@@ -119,11 +119,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crl", type=Path, help="CRL to check our serial (default: next to --ca)")
     parser.add_argument("--path", help="path to GET (default: the URL's, else /health)")
     parser.add_argument("--server-name", help="name to verify and send as SNI (default: host)")
-    parser.add_argument("--tls-max", choices=["1.2", "1.3"], default="1.3")
     parser.add_argument(
-        "--trust-domain", default=os.environ.get("MTLS_TRUST_DOMAIN") or DEFAULT_TRUST_DOMAIN
+        "--tls-max", choices=["1.2", "1.3"], default="1.3", help="highest TLS version to offer"
     )
-    parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument(
+        "--trust-domain",
+        default=os.environ.get("MTLS_TRUST_DOMAIN") or DEFAULT_TRUST_DOMAIN,
+        help="SPIFFE trust domain the server expects (MTLS_TRUST_DOMAIN)",
+    )
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per network step")
 
 
 def options_from(args: argparse.Namespace) -> Options:

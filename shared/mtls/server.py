@@ -96,18 +96,21 @@ class TLSProtocolMixin:
     app: ASGIApp
     # Bytes that arrived before the handshake task took the transport, or None once it has.
     _early: list[bytes] | None = None
+    _handshake: asyncio.Task[None] | None = None
     _serving = False  # uvicorn's protocol has its connection (the handshake is done)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if transport.get_extra_info("ssl_object") is not None or self.tls_contexts is None:
             self._tls_ready(transport)
             return
-        # uvloop starts reading right after connection_made, paused or not: the ClientHello
-        # can reach data_received before start_tls runs, so it is kept and replayed.
+        # TLS starts with the first bytes of the ClientHello, which are kept and replayed
+        # into the TLS protocol (uvloop reads right after connection_made, paused or not).
+        # A peer that connects and leaves without a byte (a port probe, a load balancer's
+        # check) is then no refused handshake; one that stays silent is dropped in time.
         self._early, self._raw_transport = [], transport
-        transport.pause_reading()  # type: ignore[attr-defined]
-        loop = asyncio.get_running_loop()
-        self._handshake = loop.create_task(self._start_tls(transport, self.tls_contexts))
+        self._silence = asyncio.get_running_loop().call_later(
+            self.tls_contexts.settings.handshake_timeout, transport.close
+        )
 
     def data_received(self, data: bytes) -> None:
         if self._early is None:
@@ -115,6 +118,11 @@ class TLSProtocolMixin:
             return
         self._early.append(data)
         self._raw_transport.pause_reading()  # type: ignore[attr-defined]
+        if self._handshake is None and self.tls_contexts is not None:
+            self._silence.cancel()
+            self._handshake = asyncio.get_running_loop().create_task(
+                self._start_tls(self._raw_transport, self.tls_contexts)
+            )
 
     def eof_received(self) -> None:
         if self._serving:
@@ -123,8 +131,10 @@ class TLSProtocolMixin:
     def connection_lost(self, exc: Exception | None) -> None:
         if self._serving:
             super().connection_lost(exc)  # type: ignore[misc]
-        elif self._early is not None:
-            self._handshake.cancel()  # gone before the handshake began: nothing to serve or log
+        elif self._early is not None:  # gone before the handshake began: nothing to log
+            self._silence.cancel()
+            if self._handshake is not None:
+                self._handshake.cancel()
 
     async def _start_tls(self, transport: asyncio.BaseTransport, contexts: TLSContexts) -> None:
         loop = asyncio.get_running_loop()

@@ -76,7 +76,9 @@ def measure(pki: Path, data: Path, logs: Path, profile: Profile) -> dict[str, li
                     extra += ["--handshakes-of", str(payments.port)]
                 client_pki = pki if mode == "mtls" else None
                 pids = [orders.pid, payments.pid]
-                result = load(loadgen, orders.port, client_pki, profile, pids, extra)
+                result = load(
+                    loadgen, orders.port, client_pki, profile, pids, extra, profile.chain_warmup
+                )
                 result["events_pending"] = events_pending(data / f"{mode}-payments.db")
                 runs[mode].append(result)
     finally:

@@ -2,7 +2,9 @@
 
 The same app (`bench.serve.ping_app`: identity and policy checked on every
 request) under the same uvicorn settings; only the transport differs. Runs
-rotate A B C, B C A, C A B so no variant always goes first.
+rotate A B C D, B C D A, ... so no variant always goes first.
+"plain-coalesced" is plain HTTP with the toolkit's write coalescing
+(`mtls.coalesce`): it separates what TLS itself costs from what coalescing saves.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from bench.pki import server_env
 from bench.procs import Server, Worker, free_port
 from bench.profile import Profile
 
-MODES = ("plain", "tls", "mtls")
+MODES = ("plain", "plain-coalesced", "tls", "mtls")
 
 
 def start_servers(pki: Path, logs: Path) -> dict[str, Server]:
@@ -40,10 +42,11 @@ def load(
     profile: Profile,
     pids: list[int],
     extra: list[str] | None = None,
+    warmup: float | None = None,
 ) -> dict[str, Any]:
     """One loadgen run against `port`, measuring the CPU of the server processes `pids`."""
     args = ["--port", str(port), "--conns", str(profile.conns)]
-    args += ["--warmup", str(profile.warmup), "--duration", str(profile.duration)]
+    args += ["--warmup", str(warmup or profile.warmup), "--duration", str(profile.duration)]
     args += ["--pki", str(pki)] if pki else []
     for pid in pids:
         args += ["--pid", str(pid)]
@@ -56,10 +59,10 @@ def measure(pki: Path, logs: Path, profile: Profile) -> dict[str, list[dict[str,
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
     try:
         for round_no in range(profile.rounds):
-            order = MODES[round_no % 3 :] + MODES[: round_no % 3]
+            order = MODES[round_no % len(MODES) :] + MODES[: round_no % len(MODES)]
             for mode in order:
                 server = servers[mode]
-                client_pki = None if mode == "plain" else pki
+                client_pki = None if mode.startswith("plain") else pki
                 runs[mode].append(load(loadgen, server.port, client_pki, profile, [server.pid]))
     finally:
         loadgen.stop()

@@ -15,10 +15,11 @@ class Profile:
     duration: float  # seconds of a measuring window
     handshakes: int  # new connections per handshake run
     context_builds: int  # SSLContexts built per variant
+    chain_warmup: float  # seconds of load before a chain window: the pools fill up
 
 
 PROFILES = {
-    "full": Profile("full", 5, 5, 16, 1.0, 6.0, 300, 40),
-    "quick": Profile("quick", 2, 1, 16, 0.4, 1.5, 40, 10),
-    "smoke": Profile("smoke", 1, 1, 4, 0.2, 0.5, 6, 3),
+    "full": Profile("full", 6, 5, 16, 1.0, 6.0, 300, 40, 2.0),
+    "quick": Profile("quick", 2, 1, 16, 0.3, 1.0, 40, 10, 1.0),
+    "smoke": Profile("smoke", 1, 1, 4, 0.2, 0.5, 6, 3, 0.5),
 }

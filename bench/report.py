@@ -9,7 +9,20 @@ from bench.notes import METHOD, TRIED
 from bench.results import LoadFigures, Results
 from bench.stats import Summary
 
-MODE_NAMES = {"plain": "plain HTTP", "tls": "TLS (server only)", "mtls": "mTLS"}
+MODE_NAMES = {
+    "plain": "plain HTTP",
+    "plain-coalesced": "plain HTTP, writes coalesced",
+    "tls": "TLS (server only)",
+    "mtls": "mTLS",
+}
+
+
+SHORT_NAMES = {
+    "plain": "plain",
+    "plain-coalesced": "plain,\ncoalesced",
+    "tls": "TLS",
+    "mtls": "mTLS",
+}
 
 
 def _row(cells: list[str]) -> str:
@@ -188,6 +201,7 @@ def draw(results: Results, path: Path) -> None:
 
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(14, 4.6))
     ratios = [
+        ("kept-alive\nplain,\ncoalesced", results.keepalive_ratio["plain-coalesced"], None),
         ("kept-alive\nTLS", results.keepalive_ratio["tls"], None),
         ("kept-alive\nmTLS", results.keepalive_ratio["mtls"], 0.95),
         ("chain\nmTLS", results.chain_ratio, 0.90),
@@ -201,9 +215,12 @@ def draw(results: Results, path: Path) -> None:
     left.axhline(1.0, color="grey", linewidth=0.8)
     left.set_ylabel("req/s relative to plain HTTP (median, round min-max)")
     left.set_title("Throughput vs plain HTTP (red: target)")
-    left.set_ylim(0, 1.2)
+    left.set_ylim(0, max(1.2, *(ratio.high * 1.08 for _, ratio, _ in ratios)))
 
-    labels = [Case("ours", *v).label.replace(" TLS", "\nTLS") for v in VARIANTS]
+    labels = [
+        Case("ours", *v).label.replace(" ", "\n", 1).replace(" resumed", "\nresumed")
+        for v in VARIANTS
+    ]
     for offset, server, colour in ((-0.2, "ours", "tab:green"), (0.2, "openssl", "tab:grey")):
         medians = [results.handshakes[Case(server, *v)].server_ms for v in VARIANTS]
         xs = [i + offset for i in range(len(VARIANTS))]
@@ -219,7 +236,7 @@ def draw(results: Results, path: Path) -> None:
     cpu = [results.keepalive[m].server_us_per_request for m in modes]
     errors = [[s.median - s.low for s in cpu], [s.high - s.median for s in cpu]]
     right.bar(range(len(modes)), [s.median for s in cpu], yerr=errors, color="tab:purple")
-    right.set_xticks(range(len(modes)), [MODE_NAMES[m] for m in modes])
+    right.set_xticks(range(len(modes)), [SHORT_NAMES[m] for m in modes])
     right.set_ylabel("server CPU µs per kept-alive request")
     right.set_title("Per-request server CPU")
     fig.tight_layout()

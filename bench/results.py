@@ -94,7 +94,11 @@ def _ratio(top: float, base: float) -> float:
 
 def evaluate(raw: dict[str, Any]) -> Results:
     keepalive = {mode: load_figures(runs) for mode, runs in raw["keepalive"].items()}
-    keepalive_ratio = {m: round_ratios(raw["keepalive"], m, "plain") for m in ("tls", "mtls")}
+    keepalive_ratio = {
+        mode: round_ratios(raw["keepalive"], mode, "plain")
+        for mode in raw["keepalive"]
+        if mode != "plain"
+    }
     handshakes = {case: handshake_figures(runs) for case, runs in raw["handshakes"].items()}
     chain = {mode: load_figures(runs) for mode, runs in raw["chain"].items()}
     chain_ratio = round_ratios(raw["chain"], "mtls", "plain")

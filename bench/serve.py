@@ -26,6 +26,7 @@ from typing import Any
 import uvicorn
 from fastapi import Depends, FastAPI
 from mtls import Principal, TLSContexts, TLSSettings, allow
+from mtls.coalesce import CoalescingTransport
 from mtls.contexts import server_context
 from mtls.logs import configure_logging, uvicorn_log_config
 from mtls.server import KEEP_ALIVE_TIMEOUT, HttpToolsTLSProtocol, protocol_for, serve
@@ -64,6 +65,16 @@ class PlainProtocol(HttpToolsTLSProtocol):
     """The toolkit's protocol with no contexts: it serves the plain socket."""
 
     tls_contexts = None
+
+
+class PlainCoalescingProtocol(PlainProtocol):
+    """Plain HTTP that also joins a response's writes, as the toolkit does over TLS.
+
+    For the kept-alive comparison only: it separates what TLS costs from what
+    coalescing saves."""
+
+    def _tls_ready(self, transport: asyncio.BaseTransport, server_pem: str | None = None) -> None:
+        super()._tls_ready(CoalescingTransport(transport), server_pem)  # type: ignore[arg-type]
 
 
 def ping_app(contexts: TLSContexts) -> FastAPI:
@@ -110,6 +121,8 @@ def run_ping(mode: str, port: int) -> None:
         serve(app, contexts, "127.0.0.1", port)
     elif mode == "tls":
         serve_like_the_toolkit(app, port, protocol_for(ServerOnlyTLS(contexts)))  # type: ignore[arg-type]
+    elif mode == "plain-coalesced":
+        serve_like_the_toolkit(app, port, PlainCoalescingProtocol)
     else:
         serve_like_the_toolkit(app, port, PlainProtocol)
 
@@ -144,7 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     ping = commands.add_parser("ping")
-    ping.add_argument("--mode", choices=("plain", "tls", "mtls"), required=True)
+    ping.add_argument("--mode", choices=("plain", "plain-coalesced", "tls", "mtls"), required=True)
     ping.add_argument("--port", type=int, required=True)
     chain = commands.add_parser("chain-plain")
     chain.add_argument("service", choices=("orders", "payments"))

@@ -27,7 +27,7 @@ def test_smoke_bench_measures_every_variant_and_writes_the_report(tmp_path: Path
     for figures in (*results.keepalive.values(), *results.chain.values()):
         assert figures.requests > 0
         assert figures.errors == 0
-    assert set(results.keepalive) == {"plain", "tls", "mtls"}
+    assert set(results.keepalive) == {"plain", "plain-coalesced", "tls", "mtls"}
     for case in CASES:
         resumed = results.handshakes[case].resumed
         assert resumed > 0.5 if case.resume else resumed == 0.0, case

@@ -8,6 +8,7 @@ material stays in use.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
@@ -51,8 +52,9 @@ class TLSMaterial:
     def leaf(self) -> x509.Certificate:
         return self.chain[0]
 
-    @property
+    @functools.cached_property
     def leaf_pem(self) -> str:
+        """Encoded once: the server puts it in every connection's TLS extension."""
         return self.leaf.public_bytes(serialization.Encoding.PEM).decode()
 
 

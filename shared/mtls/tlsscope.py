@@ -36,7 +36,9 @@ def _peer_chain(ssl_object: ssl.SSLObject) -> list[str]:
     return [ssl.DER_cert_to_PEM_cert(der) for der in ders]
 
 
+@functools.lru_cache(maxsize=1024)
 def _subject_name(pem: str) -> str | None:
+    """Parsed once per client certificate, not once per connection (see make bench)."""
     try:
         return x509.load_pem_x509_certificate(pem.encode()).subject.rfc4514_string()
     except ValueError:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from mtls import PeerClient, TLSContexts
-from mtls.service import secure_app
+from mtls.service import secure_app, service_app
 from mtls.storage import open_database
 
 from orders.charging import retry_pending
@@ -35,13 +35,10 @@ def create_app(contexts: TLSContexts, settings: OrdersSettings | None = None) ->
             await app.state.payments.aclose()
             db.close()
 
-    app = FastAPI(
-        title="orders",
-        summary="Takes storefront orders and has payments charge them; callers use mTLS.",
-        lifespan=lifespan,
-        openapi_url=None,
-        docs_url=None,
-        redoc_url=None,
+    app = service_app(
+        "orders",
+        "Takes storefront orders and has payments charge them; callers use mTLS.",
+        lifespan,
     )
     app.include_router(router)
     return secure_app(app, contexts)

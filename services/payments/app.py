@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from mtls import PeerClient, TLSContexts
-from mtls.service import secure_app
+from mtls.service import secure_app, service_app
 from mtls.storage import open_database
 
 from payments.outbox import Outbox
@@ -33,13 +33,10 @@ def create_app(contexts: TLSContexts, settings: PaymentsSettings | None = None) 
             await orders.aclose()
             db.close()
 
-    app = FastAPI(
-        title="payments",
-        summary="Authorizes, settles and refunds payments; callers authenticate with mTLS.",
-        lifespan=lifespan,
-        openapi_url=None,
-        docs_url=None,
-        redoc_url=None,
+    app = service_app(
+        "payments",
+        "Authorizes, settles and refunds payments; callers authenticate with mTLS.",
+        lifespan,
     )
     app.state.settings = settings
     app.include_router(router)

@@ -101,6 +101,18 @@ class AccessLog:
         )
 
 
+def service_app(title: str, summary: str, lifespan: Any) -> FastAPI:
+    """A FastAPI app without its open docs routes: `secure_app` serves them behind mTLS."""
+    return FastAPI(
+        title=title,
+        summary=summary,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+
+
 def secure_app(app: FastAPI, contexts: TLSContexts) -> FastAPI:
     """Add the toolkit's routes and access log, then refuse routes without a policy."""
     app.state.tls_settings = contexts.settings

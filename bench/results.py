@@ -110,25 +110,35 @@ def evaluate(raw: dict[str, Any]) -> Results:
         chain,
         chain_ratio,
         contexts,
-        _verdicts(keepalive, handshakes, chain),
+        _verdicts(keepalive_ratio["mtls"], chain_ratio, handshakes, chain),
     )
 
 
 def _verdicts(
-    keepalive: dict[str, LoadFigures],
+    kept_ratio: Summary,
+    chain_ratio: Summary,
     handshakes: dict[Case, HandshakeFigures],
     chain: dict[str, LoadFigures],
 ) -> list[Verdict]:
-    kept = _ratio(keepalive["mtls"].rps.median, keepalive["plain"].rps.median)
-    whole = _ratio(chain["mtls"].rps.median, chain["plain"].rps.median)
+    """Throughput targets are judged on the median of the rounds' ratios: each round
+    pairs variants measured minutes apart at most, so a noisy neighbour hits both."""
+    kept, whole = kept_ratio.median, chain_ratio.median
     ours = handshakes[Case("ours", "p256", "1.3", False)].server_ms.median
     raw = handshakes[Case("openssl", "p256", "1.3", False)].server_ms.median
     cpu = _ratio(ours, raw)
     steady = chain["mtls"].handshakes
     per_request = sum(steady) / max(1, chain["mtls"].requests)
     return [
-        Verdict("kept-alive mTLS >= 95% of plain HTTP req/s", f"{kept:.1%}", kept >= 0.95),
-        Verdict("whole chain over mTLS >= 90% of plain HTTP req/s", f"{whole:.1%}", whole >= 0.90),
+        Verdict(
+            "kept-alive mTLS >= 95% of plain HTTP req/s",
+            f"{kept:.1%} (rounds {kept_ratio.low:.0%}-{kept_ratio.high:.0%})",
+            kept >= 0.95,
+        ),
+        Verdict(
+            "whole chain over mTLS >= 90% of plain HTTP req/s",
+            f"{whole:.1%} (rounds {chain_ratio.low:.0%}-{chain_ratio.high:.0%})",
+            whole >= 0.90,
+        ),
         Verdict(
             "server CPU per full handshake <= 1.1x openssl s_server (P-256, TLS 1.3)",
             f"{cpu:.2f}x ({ours:.2f} ms vs {raw:.2f} ms)",

@@ -45,10 +45,9 @@ def run(profile_name: str, out: Path, plot: Path | None, work: Path) -> Results:
         "chain": _timed("whole chain", chain.measure, pki, data, logs, profile),
     }
     results = evaluate(raw)
-    if plot is not None:
-        draw(results, plot)
     plot_link = None
     if plot is not None:
+        draw(results, plot)
         plot_link = plot.name if plot.parent == out.parent else str(plot)
     report = text(results, facts(), profile.name, plot_link)
     out.write_text(report)

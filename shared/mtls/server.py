@@ -42,7 +42,7 @@ SSL_SHUTDOWN_TIMEOUT = 1.0
 # Seconds an idle kept-alive connection stays open (uvicorn's default is 5): longer than
 # the peer client's pool expiry (mtls.client.KEEPALIVE_EXPIRY), since every reconnect is
 # a full mTLS handshake, milliseconds of CPU on both sides.
-KEEP_ALIVE_TIMEOUT = 30
+KEEP_ALIVE_TIMEOUT = 15
 
 
 class _WithTLSExtension:

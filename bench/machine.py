@@ -10,7 +10,16 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-PACKAGES = ("uvicorn", "uvloop", "httptools", "fastapi", "starlette", "httpx", "httpcore")
+PACKAGES = (
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "fastapi",
+    "starlette",
+    "httpx",
+    "httpx-aiohttp",
+    "aiohttp",
+)
 
 
 def _cpu_model() -> str:

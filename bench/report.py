@@ -69,6 +69,18 @@ def keepalive_table(results: Results) -> list[str]:
     return _table(LOAD_HEADER, _load_rows(results.keepalive, results.keepalive_ratio))
 
 
+def bottleneck(figures: dict[str, LoadFigures]) -> str:
+    """Who set the pace: the load generator is single-threaded, so ~1 core is its limit."""
+    busiest = max(f.client_cores.high for f in figures.values())
+    servers = min(f.server_cores.median for f in figures.values())
+    if any(f.client_bound for f in figures.values()):
+        return f"The load generator reached {busiest:.2f} cores: it, not the server, set the pace."
+    return (
+        f"The load generator used at most {busiest:.2f} cores while the servers used "
+        f"{servers:.2f} or more: the servers set the pace, not the client."
+    )
+
+
 def chain_table(results: Results) -> list[str]:
     rows = _load_rows(results.chain, {"mtls": results.chain_ratio})
     header = [*LOAD_HEADER, "handshakes in windows", "events not yet delivered at the end"]
@@ -167,6 +179,8 @@ def text(results: Results, facts: dict[str, str], profile: str, plot: str | None
         "",
         *keepalive_table(results),
         "",
+        bottleneck(results.keepalive),
+        "",
         "## Full handshakes: our server against `openssl s_server`",
         "",
         *handshake_table(results),
@@ -179,6 +193,10 @@ def text(results: Results, facts: dict[str, str], profile: str, plot: str | None
         "## The whole chain: storefront -> orders -> payments, and the event back",
         "",
         *chain_table(results),
+        "",
+        bottleneck(results.chain)
+        + " The services' own clients (orders -> payments, payments -> orders) are inside "
+        "their CPU figures.",
         "",
         "## Building one client SSLContext",
         "",

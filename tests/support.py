@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -25,10 +26,29 @@ REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port below the ephemeral range.
+
+    Port 0 would hand out an ephemeral port, which any outgoing connection (the
+    load tests make thousands) can take between this call and the server's bind.
+    """
+    high = _ephemeral_low() - 1
+    for _ in range(200):
+        port = random.randint(high - 12000, high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def tls_env(pki_dir: Path, name: str, **overrides: str) -> dict[str, str]:

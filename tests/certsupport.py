@@ -28,7 +28,7 @@ from devpki import DevPKI, Leaf
 from prometheus_client.parser import text_string_to_metric_families
 from support import REPO, ServerProcess, https, process_env, tls_get
 
-from services import ORDER, ServicePair
+from services import ORDER, ServicePair, eventually
 
 STYLES = ("atomic_rename", "symlink_swap", "in_place_write")
 CHAIN, KEY = "chain.pem", "key.pem"
@@ -168,16 +168,7 @@ def metric(url: str, pki_dir: Path, name: str, **labels: str) -> float | None:
     return None
 
 
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+wait_until = eventually  # poll until truthy, failing with what was awaited
 
 
 def refused_request(context: ssl.SSLContext, port: int) -> tuple[str, BaseException]:

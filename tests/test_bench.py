@@ -35,5 +35,5 @@ def test_smoke_bench_measures_every_variant_and_writes_the_report(tmp_path: Path
     assert all(count >= 0 for count in results.chain["mtls"].handshakes)
     report = out.read_text()
     assert "## Verdicts" in report
-    assert report.count("| met |") + report.count("| NOT met |") == len(results.verdicts) == 4
+    assert report.count("| met |") + report.count("| NOT met |") == len(results.verdicts) == 5
     assert plot.read_bytes().startswith(b"\x89PNG")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mtls.settings import ServiceSettings
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 
-class OrdersSettings(BaseSettings):
+class OrdersSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERS_", extra="ignore")
 
-    host: str = Field("127.0.0.1", description="Address to listen on.")
-    port: int = Field(8443, description="Port to listen on (mTLS).")
     db_path: Path = Field(Path(".data/orders.db"), description="SQLite database file.")
     payments_url: str = Field(
         "https://localhost:9443", description="Base URL of payments (hostname verified)."

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mtls.settings import ServiceSettings
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 
-class PaymentsSettings(BaseSettings):
+class PaymentsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PAYMENTS_", extra="ignore")
 
-    host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(9443, description="Port to listen on (mTLS).")
     db_path: Path = Field(Path(".data/payments.db"), description="SQLite database file.")
     orders_url: str = Field(

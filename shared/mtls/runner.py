@@ -18,10 +18,11 @@ from mtls.authz import UndeclaredPolicyError
 from mtls.material import MaterialError
 from mtls.reload import TLSContexts
 from mtls.server import serve
-from mtls.settings import TLSSettings
+from mtls.settings import ServiceSettings, TLSSettings
 
 EXIT_CONFIGURATION = 2
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+ServiceSettingsT = TypeVar("ServiceSettingsT", bound=ServiceSettings)
 
 
 def _stop(service: str, message: str) -> NoReturn:
@@ -65,3 +66,19 @@ def run_service(
     except (MaterialError, UndeclaredPolicyError, ValueError) as exc:
         _stop(service, str(exc))
     serve(app, contexts, host, port)
+
+
+def main(
+    service: str,
+    settings_class: type[ServiceSettingsT],
+    create_app: Callable[[TLSContexts, ServiceSettingsT], Any],
+) -> None:
+    """All of `python -m <service>`: its settings, then its TLS material and app, served."""
+    settings = settings_or_exit(service, settings_class)
+    run_service(
+        service,
+        lambda contexts: create_app(contexts, settings),
+        host=settings.host,
+        port=settings.port,
+        identity=service,
+    )

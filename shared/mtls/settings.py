@@ -111,3 +111,12 @@ class TLSSettings(BaseSettings):
         """The files whose change means new TLS material (watched by `mtls.reload`)."""
         paths = [self.cert_path, self.key_path, self.ca_path]
         return [*paths, self.crl] if self.crl else paths
+
+
+class ServiceSettings(BaseSettings):
+    """Where a service listens; each service adds its own fields and `<NAME>_` prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8443, description="Port to listen on (mTLS).")

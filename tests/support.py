@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import socket
 import ssl
@@ -22,33 +21,11 @@ from typing import Any
 
 import httpx
 
+from bench.procs import free_port as free_port  # one allocator for tests and bench
+from bench.procs import listens_on
+
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port() -> int:
-    """A free port below the ephemeral range.
-
-    Port 0 would hand out an ephemeral port, which any outgoing connection (the
-    load tests make thousands) can take between this call and the server's bind.
-    """
-    high = _ephemeral_low() - 1
-    for _ in range(200):
-        port = random.randint(high - 12000, high)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below the ephemeral range")
 
 
 def tls_env(pki_dir: Path, name: str, **overrides: str) -> dict[str, str]:
@@ -123,16 +100,17 @@ class ServerProcess:
         return f"https://localhost:{self.port}"
 
     def wait_listening(self, timeout: float = 20.0) -> ServerProcess:
+        """Return once this process (not another on the same port) has bound it and accepts.
+
+        uvicorn runs the app's start-up *before* it binds, and exits if the port is
+        taken, while whoever holds the port accepts connections: only the socket
+        table says whose socket it is.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.module} exited {self.proc.returncode}:\n{self.output()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            except OSError:
-                time.sleep(0.05)
-                continue
-            if any("Application startup complete" in line for line in self.snapshot()):
+            if listens_on(self.proc.pid, self.port):
                 return self
             time.sleep(0.05)
         raise TimeoutError(f"{self.module} did not listen on {self.port}:\n{self.output()}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,18 @@ def test_route_without_policy_is_named(default_pki: DevPKI) -> None:
     assert code == 2
     assert "route GET /forgotten declares no access policy" in line
     assert "Depends(allow(" in line
+
+
+def test_port_in_use_stops_without_claiming_to_serve(default_pki: DevPKI) -> None:
+    """uvicorn binds after the app's start-up: "serving over mtls" must wait for the bind,
+    or an operator (and a readiness check) would believe a dying process serves."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**tls_env(default_pki.directory, "orders"), "ECHO_PORT": str(port)}
+        result = run_module("echo_app", env)
+    assert result.returncode != 0
+    assert "address already in use" in result.stdout
+    assert "Application startup complete" in result.stdout  # uvicorn got that far...
+    assert "serving over mtls" not in result.stdout  # ...yet never said it served

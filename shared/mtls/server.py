@@ -186,6 +186,31 @@ def protocol_for(contexts: TLSContexts, http: str = "httptools") -> type[asyncio
     return type(base.__name__, (base,), {"tls_contexts": contexts})
 
 
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, announcing "serving over mtls" only once its socket is bound.
+
+    uvicorn runs the app's start-up (and logs "Application startup complete")
+    before it binds, and exits if the port is taken: a line written earlier
+    would tell an operator, or a test waiting for readiness, that a process
+    which is about to die is serving.
+    """
+
+    def __init__(self, config: uvicorn.Config, contexts: TLSContexts) -> None:
+        super().__init__(config)
+        self.contexts = contexts
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        leaf = self.contexts.material.leaf
+        audit(
+            "serving over mtls",
+            url=f"https://{self.config.host}:{self.config.port}",
+            min_tls_version=self.contexts.settings.min_tls_version,
+            subject=leaf.subject.rfc4514_string(),
+            serial=f"{leaf.serial_number:x}",
+        )
+
+
 def serve(
     app: ASGIApp, contexts: TLSContexts, host: str, port: int, *, http: str = "httptools"
 ) -> None:
@@ -201,20 +226,13 @@ def serve(
         timeout_graceful_shutdown=5,
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
     )
-    server = uvicorn.Server(config)
+    server = _AnnouncingServer(config, contexts)
 
     async def run() -> None:
         background = [
             asyncio.create_task(contexts.watch()),
             asyncio.create_task(expiry_warnings(contexts)),
         ]
-        audit(
-            "serving over mtls",
-            url=f"https://{host}:{port}",
-            min_tls_version=contexts.settings.min_tls_version,
-            subject=contexts.material.leaf.subject.rfc4514_string(),
-            serial=f"{contexts.material.leaf.serial_number:x}",
-        )
         try:
             await server.serve()
         finally:

@@ -60,6 +60,9 @@ class ServerOnlyTLS:
         self.server = server_context(contexts.material)
         self.server.verify_mode = ssl.CERT_NONE
 
+    def on_reload(self, listener: Callable[..., object]) -> None:
+        """Nothing reloads during a bench run."""
+
 
 class PlainProtocol(HttpToolsTLSProtocol):
     """The toolkit's protocol with no contexts: it serves the plain socket."""

@@ -4,6 +4,11 @@ Like Spring Boot's SSL health indicator: degraded (still HTTP 200) inside the
 warning window so monitoring alerts before anything breaks, failing (503) once
 a certificate is expired or not yet valid. The same facts drive the expiry
 warning written to the log at start-up and daily.
+
+The CRL gets the same treatment, because a stale CRL is worse than a stale
+certificate: past its next-update OpenSSL refuses *every* peer (`crl_expired`).
+It is degraded once past half its lifetime, the point by which the issuer
+should have published the next one (`make crl`), so the alert comes days early.
 """
 
 from __future__ import annotations
@@ -73,19 +78,94 @@ def certificate_health(
     )
 
 
-def health_report(contexts: TLSContexts) -> tuple[Status, list[CertificateHealth]]:
-    """The worst status over our leaf and every trusted CA, with the facts of each."""
+@dataclass(frozen=True)
+class CRLHealth:
+    issuer: str
+    crl_number: int | None
+    revoked: int
+    this_update: datetime
+    next_update: datetime | None
+    hours_left: int | None
+    status: Status
+
+    def as_dict(self) -> dict[str, Any]:
+        facts = dict(vars(self))
+        facts["this_update"] = self.this_update.isoformat()
+        facts["next_update"] = self.next_update.isoformat() if self.next_update else None
+        return facts
+
+
+def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
+    try:
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except x509.ExtensionNotFound:
+        return None
+
+
+def crl_health(crl: x509.CertificateRevocationList, now: datetime | None = None) -> CRLHealth:
+    now = now or datetime.now(UTC)
+    this_update, next_update = crl.last_update_utc, crl.next_update_utc
+    status: Status = "ok"
+    hours_left = None
+    if next_update is not None:
+        hours_left = int((next_update - now).total_seconds() // 3600)
+        if now >= next_update:
+            status = "failing"
+        elif now >= this_update + (next_update - this_update) / 2:
+            status = "degraded"
+    if now < this_update:
+        status = "failing"  # OpenSSL: "CRL is not yet valid"
+    return CRLHealth(
+        issuer=crl.issuer.rfc4514_string(),
+        crl_number=_crl_number(crl),
+        revoked=len(crl),
+        this_update=this_update,
+        next_update=next_update,
+        hours_left=hours_left,
+        status=status,
+    )
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    status: Status  # the worst over every certificate and CRL
+    certificates: list[CertificateHealth]
+    crls: list[CRLHealth]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "certificates": [cert.as_dict() for cert in self.certificates],
+            "crls": [crl.as_dict() for crl in self.crls],
+        }
+
+
+def health_report(contexts: TLSContexts) -> HealthReport:
+    """Our leaf, every trusted CA and every CRL in use, with the worst status over them."""
     days = contexts.settings.expiry_warning_days
     material = contexts.material
     certs = [certificate_health(material.leaf, "leaf", days)]
     certs += [certificate_health(ca, "trusted_ca", days) for ca in material.ca_certs]
-    worst = max((c.status for c in certs), key=_SEVERITY.__getitem__)
-    return worst, certs
+    crls = [crl_health(crl) for crl in material.crls]
+    statuses = [c.status for c in certs] + [c.status for c in crls]
+    return HealthReport(max(statuses, key=_SEVERITY.__getitem__), certs, crls)
 
 
 def warn_about_expiry(contexts: TLSContexts) -> None:
-    """One warning line per certificate inside the window (or past it)."""
-    for cert in health_report(contexts)[1]:
+    """One warning line per certificate or CRL inside its window (or past it)."""
+    report = health_report(contexts)
+    for crl in report.crls:
+        if crl.status != "ok":
+            audit(
+                "crl freshness warning",
+                logging.WARNING if crl.status == "degraded" else logging.ERROR,
+                issuer=crl.issuer,
+                crl_number=crl.crl_number,
+                next_update=crl.next_update.isoformat() if crl.next_update else None,
+                hours_left=crl.hours_left,
+                status=crl.status,
+            )
+    for cert in report.certificates:
         if cert.status != "ok":
             audit(
                 "certificate expiry warning",

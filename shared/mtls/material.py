@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -45,7 +46,7 @@ class TLSMaterial:
     settings: TLSSettings
     chain: list[x509.Certificate]
     ca_certs: list[x509.Certificate]
-    crl: x509.CertificateRevocationList | None
+    crls: list[x509.CertificateRevocationList]  # one per issuing CA (two during CA rotation)
     digest: str
 
     @property
@@ -149,17 +150,21 @@ def _check_usage(settings: TLSSettings, leaf: x509.Certificate, roles: tuple[Rol
             )
 
 
-def _crl(settings: TLSSettings) -> tuple[x509.CertificateRevocationList | None, bytes]:
+_CRL_BLOCK = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
+
+
+def _crls(settings: TLSSettings) -> tuple[list[x509.CertificateRevocationList], bytes]:
     if settings.crl is None:
-        return None, b""
+        return [], b""
     data = _read("MTLS_CRL", settings.crl, "the CRL of the issuing CA (crl.pem)")
     _whole_pem("MTLS_CRL", settings.crl, data)
     try:
-        return x509.load_pem_x509_crl(data), data
+        crls = [x509.load_pem_x509_crl(block) for block in _CRL_BLOCK.findall(data)]
     except ValueError:
-        raise MaterialError(
-            f"MTLS_CRL={settings.crl}: not a PEM CRL; run `python -m devpki crl`"
-        ) from None
+        crls = []
+    if not crls:
+        raise MaterialError(f"MTLS_CRL={settings.crl}: not a PEM CRL; run `python -m devpki crl`")
+    return crls, data
 
 
 def load_material(settings: TLSSettings, roles: tuple[Role, ...]) -> TLSMaterial:
@@ -171,9 +176,9 @@ def load_material(settings: TLSSettings, roles: tuple[Role, ...]) -> TLSMaterial
     _check_pair(settings, chain[0], _private_key(settings, key_bytes))
     _check_usage(settings, chain[0], roles)
     ca_certs = _certificates("MTLS_CA", settings.ca_path, ca_bytes, "the CA bundle (ca.crt)")
-    crl, crl_bytes = _crl(settings)
+    crls, crl_bytes = _crls(settings)
     digest = hashlib.sha256(chain_bytes + key_bytes + ca_bytes + crl_bytes).hexdigest()
-    return TLSMaterial(settings, chain, ca_certs, crl, digest)
+    return TLSMaterial(settings, chain, ca_certs, crls, digest)
 
 
 def material_digest(settings: TLSSettings) -> str | None:

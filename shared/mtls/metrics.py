@@ -14,9 +14,19 @@ CERTIFICATE_EXPIRY = Gauge(
     "Not-after of the certificate in use, as a Unix timestamp.",
     ["role", "subject"],
 )
+CRL_NEXT_UPDATE = Gauge(
+    "mtls_crl_next_update_timestamp_seconds",
+    "Next-update of each CRL in use, as a Unix timestamp: past it, every handshake fails.",
+    ["issuer"],
+)
 HANDSHAKES = Counter("mtls_handshakes_total", "TLS handshakes completed by this server.")
 HANDSHAKE_FAILURES = Counter(
     "mtls_handshake_failures_total", "TLS handshakes this server refused, by reason.", ["reason"]
+)
+CONNECTIONS_CLOSED = Counter(
+    "mtls_connections_closed_total",
+    "Open connections the server closed because their peer became unacceptable, by reason.",
+    ["reason"],
 )
 AUTHZ_DENIALS = Counter(
     "mtls_authorization_denials_total",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 
 from mtls.contexts import client_context, server_context
 from mtls.logs import audit
@@ -25,7 +26,7 @@ from mtls.material import (
     load_material,
     material_digest,
 )
-from mtls.metrics import CERTIFICATE_EXPIRY, RELOADS
+from mtls.metrics import CERTIFICATE_EXPIRY, CRL_NEXT_UPDATE, RELOADS
 from mtls.settings import TLSSettings
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class TLSContexts:
         self.roles = roles
         self.generation = 0
         self._rejected_digest: str | None = None
+        self._listeners: list[Callable[[TLSMaterial], object]] = []
         self._apply(*self._build())  # MaterialError here stops the process before it listens
 
     @property
@@ -54,6 +56,10 @@ class TLSContexts:
         if self._client is None:
             raise RuntimeError("these contexts were built without the client role")
         return self._client
+
+    def on_reload(self, listener: Callable[[TLSMaterial], object]) -> None:
+        """Call `listener(new_material)` after each swap (the server re-checks open connections)."""
+        self._listeners.append(listener)
 
     def _build(self) -> tuple[TLSMaterial, ssl.SSLContext | None, ssl.SSLContext | None]:
         material = load_material(self.settings, self.roles)
@@ -70,6 +76,11 @@ class TLSContexts:
             CERTIFICATE_EXPIRY.labels(role.name.lower(), subject).set(
                 material.leaf.not_valid_after_utc.timestamp()
             )
+        for crl in material.crls:
+            if crl.next_update_utc is not None:
+                CRL_NEXT_UPDATE.labels(crl.issuer.rfc4514_string()).set(
+                    crl.next_update_utc.timestamp()
+                )
 
     def refresh(self) -> bool:
         """Swap in new contexts if the files changed and are consistent; True if swapped."""
@@ -102,6 +113,11 @@ class TLSContexts:
             new_serial=f"{material.leaf.serial_number:x}",
             subject=material.leaf.subject.rfc4514_string(),
         )
+        for listener in self._listeners:
+            try:
+                listener(material)
+            except Exception:  # the new material is in use either way
+                logger.exception("a certificate reload listener failed")
         return True
 
     async def watch(self) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import uvicorn
@@ -26,6 +27,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mtls.coalesce import CoalescingTransport
+from mtls.connections import OpenConnections
 from mtls.errors import explain
 from mtls.health import expiry_warnings
 from mtls.logs import audit, configure_logging, uvicorn_log_config
@@ -93,7 +95,10 @@ class TLSProtocolMixin:
     """Runs the server-side handshake, then hands a TLS transport to uvicorn's protocol."""
 
     tls_contexts: ClassVar[TLSContexts | None] = None
+    open_connections: ClassVar[OpenConnections | None] = None
     app: ASGIApp
+    client: tuple[str, int] | None  # uvicorn's: the peer's address
+    shutdown: Callable[[], None]  # uvicorn's: finish the response in flight, then close
     # Bytes that arrived before the handshake task took the transport, or None once it has.
     _early: list[bytes] | None = None
     _handshake: asyncio.Task[None] | None = None
@@ -130,6 +135,8 @@ class TLSProtocolMixin:
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._serving:
+            if self.open_connections is not None:
+                self.open_connections.discard(self)
             super().connection_lost(exc)  # type: ignore[misc]
         elif self._early is not None:  # gone before the handshake began: nothing to log
             self._silence.cancel()
@@ -170,6 +177,12 @@ class TLSProtocolMixin:
         super().connection_made(transport)  # type: ignore[misc]
         if ssl_object is not None:
             self.app = _WithTLSExtension(self.app, tls_extension(ssl_object, server_pem))
+            if self.open_connections is not None:
+                self.open_connections.add(self, ssl_object.getpeercert(binary_form=True))
+
+    def peer_address(self) -> str:
+        host, port = self.client or ("?", 0)
+        return f"{host}:{port}"
 
 
 class H11TLSProtocol(TLSProtocolMixin, H11Protocol):
@@ -181,9 +194,16 @@ class HttpToolsTLSProtocol(TLSProtocolMixin, HttpToolsProtocol):
 
 
 def protocol_for(contexts: TLSContexts, http: str = "httptools") -> type[asyncio.Protocol]:
-    """A protocol class bound to this process's TLS contexts."""
+    """A protocol class bound to this process's TLS contexts and its open connections.
+
+    Each reload re-checks the open connections against the new CRLs, since OpenSSL
+    checks revocation only at the handshake (see mtls.connections).
+    """
     base = HttpToolsTLSProtocol if http == "httptools" else H11TLSProtocol
-    return type(base.__name__, (base,), {"tls_contexts": contexts})
+    connections = OpenConnections()
+    contexts.on_reload(lambda material: connections.close_revoked(material.crls))
+    attributes = {"tls_contexts": contexts, "open_connections": connections}
+    return type(base.__name__, (base,), attributes)
 
 
 class _AnnouncingServer(uvicorn.Server):

@@ -34,9 +34,9 @@ def _toolkit_routes() -> APIRouter:
 
     @router.get("/health", dependencies=[Depends(allow(ANY_PRINCIPAL))])
     async def health(request: Request) -> JSONResponse:
-        status, certs = health_report(request.app.state.tls_contexts)
-        body = {"status": status, "certificates": [cert.as_dict() for cert in certs]}
-        return JSONResponse(body, status_code=503 if status == "failing" else 200)
+        report = health_report(request.app.state.tls_contexts)
+        status_code = 503 if report.status == "failing" else 200
+        return JSONResponse(report.as_dict(), status_code=status_code)
 
     @router.get("/metrics", dependencies=[Depends(allow(*METRICS_READERS))])
     async def metrics() -> Response:

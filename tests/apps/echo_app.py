@@ -6,6 +6,7 @@ command line with `--factory echo_app:create_app_from_env`.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -28,6 +29,12 @@ def create_app(contexts: TLSContexts) -> FastAPI:
             "serial": f"{principal.serial:x}",
             "tls": request.scope["extensions"]["tls"],
         }
+
+    @app.get("/slow", dependencies=[Depends(allow("storefront"))])
+    async def slow(seconds: float) -> dict[str, float]:
+        """A request still in flight while the test changes something (e.g. revokes)."""
+        await asyncio.sleep(min(seconds, 10.0))
+        return {"slept": seconds}
 
     @app.post("/ops-only", dependencies=[Depends(allow("ops"))])
     async def ops_only() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -65,10 +66,10 @@ def create(layout: Layout, trust_domain: str) -> Authority:
     return Authority(root, root_key, inter, inter_key)
 
 
-def write_crl(layout: Layout, authority: Authority) -> None:
+def write_crl(layout: Layout, authority: Authority, issued_at: datetime | None = None) -> None:
     """Rebuild crl.pem from the revoked list, signed by the issuing intermediate."""
     data = crl.load_revoked(layout.revoked)
-    pem = crl.build_crl(data, authority.intermediate, authority.intermediate_key)
+    pem = crl.build_crl(data, authority.intermediate, authority.intermediate_key, issued_at)
     write_file(layout.revoked, crl.dump_revoked(data))
     write_file(layout.crl, pem)
 

@@ -53,10 +53,14 @@ def build_crl(
     data: dict[str, Any],
     issuer: x509.Certificate,
     issuer_key: SigningKey,
+    issued_at: datetime | None = None,
 ) -> bytes:
-    """A PEM CRL from the issuing CA; bumps data["crl_number"] so peers see it is newer."""
+    """A PEM CRL from the issuing CA; bumps data["crl_number"] so peers see it is newer.
+
+    `issued_at` (default now) lets tests make a CRL that is old or already stale.
+    """
     data["crl_number"] = int(data["crl_number"]) + 1
-    this_update = datetime.now(UTC) - CLOCK_SKEW
+    this_update = (issued_at or datetime.now(UTC)) - CLOCK_SKEW
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.subject)

@@ -155,9 +155,12 @@ class DevPKI:
         authority.publish_trust(self.layout)
         return self.layout.crl
 
-    def crl(self) -> Path:
-        """Rewrite crl.pem (fresh next_update, +7 days) from the revoked list."""
-        authority.write_crl(self.layout, authority.load(self.layout))
+    def crl(self, *, issued_at: datetime | None = None) -> Path:
+        """Rewrite crl.pem (fresh next_update, +7 days) from the revoked list.
+
+        `issued_at` backdates it, for tests of a CRL that is getting old or stale.
+        """
+        authority.write_crl(self.layout, authority.load(self.layout), issued_at)
         authority.publish_trust(self.layout)
         return self.layout.crl
 

@@ -69,6 +69,11 @@ def run_module(
     )
 
 
+def _says_serving(line: str) -> bool:
+    """The toolkit's "serving over mtls" audit line, or uvicorn's banner (its own CLI)."""
+    return '"event": "serving over mtls"' in line or "Uvicorn running on" in line
+
+
 class ServerProcess:
     """A server started with `python -m MODULE`, its output collected line by line."""
 
@@ -100,17 +105,20 @@ class ServerProcess:
         return f"https://localhost:{self.port}"
 
     def wait_listening(self, timeout: float = 20.0) -> ServerProcess:
-        """Return once this process (not another on the same port) has bound it and accepts.
+        """Return once this process (not another on the same port) has bound it and accepts,
+        and every line it wrote before that has been read.
 
         uvicorn runs the app's start-up *before* it binds, and exits if the port is
         taken, while whoever holds the port accepts connections: only the socket
-        table says whose socket it is.
+        table says whose socket it is. The line announcing it serves comes after the
+        start-up lines (an expiry warning, say), so a test can assert on those at once.
         """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.module} exited {self.proc.returncode}:\n{self.output()}")
-            if listens_on(self.proc.pid, self.port):
+            announced = any(_says_serving(line) for line in self.snapshot())
+            if announced and listens_on(self.proc.pid, self.port):
                 return self
             time.sleep(0.05)
         raise TimeoutError(f"{self.module} did not listen on {self.port}:\n{self.output()}")

@@ -8,6 +8,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +17,8 @@ from mtls import PeerClient, PeerUnavailable, Role, TLSContexts, TLSSettings
 from mtls.contexts import server_context
 from mtls.material import load_material
 from support import ServerProcess, free_port, run_module, tls_env
+
+from services import eventually
 
 
 def contexts_for(pki_dir: Path, name: str, ca: Path | None = None) -> TLSContexts:
@@ -79,6 +82,15 @@ def test_peer_client_calls_the_echo_server_as_its_identity(
 def test_peer_client_reuses_one_connection(echo: ServerProcess, default_pki: DevPKI) -> None:
     client = PeerClient("echo", echo.url, contexts_for(default_pki.directory, "ops"))
 
+    def ops_lines() -> list[dict[str, Any]]:
+        return [r for r in echo.events("request") if r["principal"] == "ops"]
+
+    def these_four() -> list[dict[str, Any]] | None:
+        mine = ops_lines()[before:]
+        return mine if len(mine) >= 4 else None
+
+    before = len(ops_lines())
+
     async def run() -> None:
         try:
             for _ in range(3):
@@ -90,8 +102,9 @@ def test_peer_client_reuses_one_connection(echo: ServerProcess, default_pki: Dev
             await client.aclose()
 
     asyncio.run(run())
-    ops_lines = [r for r in echo.events("request") if r["principal"] == "ops"]
-    assert len({r["peer"] for r in ops_lines[-4:]}) == 1
+    # An access line is written once its response is sent: wait for all four.
+    mine = eventually(these_four, "ops' four access lines")
+    assert len({r["peer"] for r in mine}) == 1
 
 
 def test_server_certificate_without_our_hostname_is_hostname_mismatch(

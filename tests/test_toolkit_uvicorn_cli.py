@@ -48,8 +48,10 @@ def test_handler_sees_the_principal_and_the_tls_extension(
     assert tls["client_cert_name"] == storefront.subject.rfc4514_string()
     assert tls["tls_version"] == 0x0304
     assert tls["cipher_suite"] in {0x1301, 0x1302, 0x1303}
-    # The loop did the handshake: our own certificate is not known to the protocol.
-    assert tls["server_cert"] is None
+    # The loop did the handshake with --ssl-certfile: its leaf is the one the client saw.
+    orders = default_pki.leaf("orders").certificate
+    served = x509.load_pem_x509_certificate(tls["server_cert"].encode())
+    assert served.public_bytes(Encoding.DER) == orders.public_bytes(Encoding.DER)
 
 
 def test_policy_still_applies(uvicorn_cli: ServerProcess, default_pki: DevPKI) -> None:

@@ -33,7 +33,7 @@ from mtls.health import expiry_warnings
 from mtls.logs import audit, configure_logging, uvicorn_log_config
 from mtls.metrics import HANDSHAKE_FAILURES, HANDSHAKES
 from mtls.reload import TLSContexts
-from mtls.tlsscope import tls_extension
+from mtls.tlsscope import certificate_file_leaf_pem, tls_extension
 
 ASGIApp = Any
 # A TLS close waits for the peer's close_notify, which an idle pooled client (httpx)
@@ -89,6 +89,12 @@ def _replay(transport: asyncio.BaseTransport, data: bytes) -> None:
         buffer[:size] = view[:size]
         protocol.buffer_updated(size)
         view = view[size:]
+
+
+def _uvicorn_certfile_pem(protocol: object) -> str | None:
+    """The leaf of uvicorn's `--ssl-certfile` (uvicorn's protocols keep their Config)."""
+    certfile = getattr(getattr(protocol, "config", None), "ssl_certfile", None)
+    return certificate_file_leaf_pem(str(certfile)) if certfile else None
 
 
 class TLSProtocolMixin:
@@ -176,6 +182,8 @@ class TLSProtocolMixin:
             transport = CoalescingTransport(transport)  # type: ignore[arg-type,assignment]
         super().connection_made(transport)  # type: ignore[misc]
         if ssl_object is not None:
+            if server_pem is None:  # the plain uvicorn CLI: the loop used --ssl-certfile
+                server_pem = _uvicorn_certfile_pem(self)
             self.app = _WithTLSExtension(self.app, tls_extension(ssl_object, server_pem))
             if self.open_connections is not None:
                 self.open_connections.add(self, ssl_object.getpeercert(binary_form=True))

@@ -11,9 +11,11 @@ from __future__ import annotations
 import functools
 import ssl
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 TLS_VERSION_CODES = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
@@ -43,6 +45,20 @@ def _subject_name(pem: str) -> str | None:
         return x509.load_pem_x509_certificate(pem.encode()).subject.rfc4514_string()
     except ValueError:
         return None
+
+
+@functools.lru_cache(maxsize=8)
+def certificate_file_leaf_pem(path: str) -> str | None:
+    """The first certificate of a PEM file (uvicorn's `--ssl-certfile`), read once.
+
+    On the plain uvicorn command line the loop did the handshake with that file,
+    so its first certificate is the one the server sent.
+    """
+    try:
+        certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return certs[0].public_bytes(serialization.Encoding.PEM).decode() if certs else None
 
 
 def tls_extension(ssl_object: ssl.SSLObject, server_cert_pem: str | None) -> dict[str, Any]:

@@ -202,12 +202,14 @@ renewal_is_served_without_restart() {
 }
 
 revoked_storefront_is_refused_without_restart() {
-    local started_before since=$SECONDS
+    local started_before health since=$SECONDS
     started_before=$(docker inspect -f '{{.State.StartedAt}}' "$(compose ps -q orders)")
     in_pki_container revoke storefront || return 1
     eventually refused_quietly storefront || { say "storefront still accepted"; return 1; }
     say "revocation enforced after $((SECONDS - since)) s"
-    [ "$(status_of "$(call ops GET "$ORDERS/health")")" = 200 ] &&
+    health=$(call ops GET "$ORDERS/health") || return 1
+    [ "$(status_of "$health")" = 200 ] &&
+    grep -q '"revoked":1,' <<<"$health" &&  # /health lists the CRL in use, storefront in it
     [ "$(refusals revoked)" -gt 0 ] &&
     [ "$(docker inspect -f '{{.State.StartedAt}}' "$(compose ps -q orders)")" = "$started_before" ]
 }
@@ -230,7 +232,7 @@ check "a client from a foreign CA is refused" foreign_ca_client_is_refused
 check "storefront is denied by payments' policy (403)" storefront_may_not_call_payments
 check "make docker-demo plays the demo inside the compose network" demo_runs_inside_the_network
 check "a renewed orders certificate is served without a restart" renewal_is_served_without_restart
-check "a revoked storefront is refused without a restart" \
+check "a revoked storefront is refused without a restart, its CRL on /health" \
     revoked_storefront_is_refused_without_restart
 if [ "${MTLS_E2E_KEEP:-0}" != 1 ]; then
     check "down removes containers and volumes" down_removes_everything

@@ -94,6 +94,17 @@ def bench_env(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Ctrl-C (a graceful uvicorn shutdown), then a kill if it takes over 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class Server:
     """A server process listening on 127.0.0.1:port; its output goes to a log file."""
 
@@ -145,13 +156,7 @@ class Server:
         return cpu_seconds(self.pid)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         if self.proc.stdin is not None:
             self.proc.stdin.close()
 

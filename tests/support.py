@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 
 from bench.procs import free_port as free_port  # one allocator for tests and bench
-from bench.procs import listens_on
+from bench.procs import listens_on, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
@@ -157,13 +156,7 @@ class ServerProcess:
         raise AssertionError(f"no {event!r} {fields} in the log:\n{self.output()}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self._reader.join(2)
 
     def kill(self) -> None:

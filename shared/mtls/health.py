@@ -46,6 +46,11 @@ class CertificateHealth:
         facts["not_after"] = self.not_after.isoformat()
         return facts
 
+    def warning_fields(self) -> dict[str, Any]:
+        """What the expiry warning line says: enough to find and renew the certificate."""
+        keep = ("role", "subject", "serial", "not_after", "days_left", "status")
+        return {key: self.as_dict()[key] for key in keep}
+
 
 def _spiffe_id(cert: x509.Certificate) -> str | None:
     try:
@@ -93,6 +98,11 @@ class CRLHealth:
         facts["this_update"] = self.this_update.isoformat()
         facts["next_update"] = self.next_update.isoformat() if self.next_update else None
         return facts
+
+    def warning_fields(self) -> dict[str, Any]:
+        """What the freshness warning line says: which CRL, and how long it has left."""
+        keep = ("issuer", "crl_number", "next_update", "hours_left", "status")
+        return {key: self.as_dict()[key] for key in keep}
 
 
 def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
@@ -154,29 +164,13 @@ def health_report(contexts: TLSContexts) -> HealthReport:
 def warn_about_expiry(contexts: TLSContexts) -> None:
     """One warning line per certificate or CRL inside its window (or past it)."""
     report = health_report(contexts)
-    for crl in report.crls:
-        if crl.status != "ok":
-            audit(
-                "crl freshness warning",
-                logging.WARNING if crl.status == "degraded" else logging.ERROR,
-                issuer=crl.issuer,
-                crl_number=crl.crl_number,
-                next_update=crl.next_update.isoformat() if crl.next_update else None,
-                hours_left=crl.hours_left,
-                status=crl.status,
-            )
-    for cert in report.certificates:
-        if cert.status != "ok":
-            audit(
-                "certificate expiry warning",
-                logging.WARNING if cert.status == "degraded" else logging.ERROR,
-                role=cert.role,
-                subject=cert.subject,
-                serial=cert.serial,
-                not_after=cert.not_after.isoformat(),
-                days_left=cert.days_left,
-                status=cert.status,
-            )
+    for event, facts in [
+        *(("certificate expiry warning", cert.warning_fields()) for cert in report.certificates),
+        *(("crl freshness warning", crl.warning_fields()) for crl in report.crls),
+    ]:
+        if facts["status"] != "ok":
+            level = logging.WARNING if facts["status"] == "degraded" else logging.ERROR
+            audit(event, level, **facts)
 
 
 async def expiry_warnings(contexts: TLSContexts, every: float = DAY_SECONDS) -> None:

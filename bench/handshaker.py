@@ -12,17 +12,15 @@ and the handshake itself releases the GIL.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import ssl
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import cpu_seconds, serve_jobs
+from bench.procs import cpu_seconds, job_main
 from bench.tlsclient import cached_client_context
 
 
@@ -131,10 +129,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--worker"]:  # the bench's jobs, one JSON argv a line
-        serve_jobs(lambda argv: parser().parse_args(argv), run)
-    else:
-        print(json.dumps(run(parser().parse_args())))
+    job_main(parser, run)
 
 
 if __name__ == "__main__":

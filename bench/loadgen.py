@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import ssl
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import uvloop
 
-from bench.procs import cpu_seconds, serve_jobs
+from bench.procs import cpu_seconds, job_main
 from bench.stats import percentile
 from bench.tlsclient import cached_client_context
 
@@ -206,10 +204,7 @@ def job(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--worker"]:  # the bench's jobs, one JSON argv a line
-        serve_jobs(lambda argv: parser().parse_args(argv), job)
-    else:
-        print(json.dumps(job(parser().parse_args())))
+    job_main(parser, job)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ request or per handshake is measured without touching its code.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -207,3 +208,13 @@ def serve_jobs(parse: Callable[[list[str]], Any], job: Callable[[Any], dict[str,
     """The worker side: each input line is a JSON argv; each answer one JSON line."""
     for line in sys.stdin:
         print(json.dumps(job(parse(json.loads(line)))), flush=True)
+
+
+def job_main(
+    parser: Callable[[], argparse.ArgumentParser], job: Callable[[Any], dict[str, Any]]
+) -> None:
+    """A client's `main`: a worker for the bench (`--worker`), or one run from the shell."""
+    if sys.argv[1:] == ["--worker"]:  # the bench's jobs, one JSON argv a line
+        serve_jobs(lambda argv: parser().parse_args(argv), job)
+    else:
+        print(json.dumps(job(parser().parse_args())))

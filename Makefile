@@ -73,9 +73,11 @@ RUN_ENV := MTLS_PKI_DIR=$(CERTS_DIR) MTLS_CRL=$(CERTS_DIR)/crl.pem
 .PHONY: run
 run: certs ## Run orders (:8443) and payments (:9443) locally in the foreground; Ctrl-C stops both
 	@echo "orders on https://localhost:8443, payments on https://localhost:9443 (Ctrl-C stops both)"
-	@trap 'kill 0' INT TERM; \
-	$(RUN_ENV) $(PY) -m payments & \
-	$(RUN_ENV) $(PY) -m orders & \
+	@$(RUN_ENV) $(PY) -m payments & payments=$$!; \
+	$(RUN_ENV) $(PY) -m orders & orders=$$!; \
+	stop() { trap '' INT TERM; kill -TERM $$payments $$orders 2>/dev/null; wait; \
+	         echo "stopped orders and payments"; exit 0; }; \
+	trap stop INT TERM; \
 	wait
 
 .PHONY: demo

@@ -1,6 +1,6 @@
 """`python -m bench [--profile full|quick|smoke] [--out FILE] [--plot FILE]`.
 
-Runs the four measurements in one go, prints the tables and the verdicts, and
+Runs the five measurements in one go, prints the tables and the verdicts, and
 writes the markdown report and the plot. `make bench` writes
 docs/benchmarks.md and docs/benchmarks.png; `make bench QUICK=1` (CI) writes
 to a temporary folder unless told otherwise.
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import chain, handshakes, keepalive, sslctx
+from bench import attacks, chain, handshakes, keepalive, sslctx
 from bench.machine import facts
 from bench.pki import make_pki
 from bench.profile import PROFILES
@@ -43,6 +43,7 @@ def run(profile_name: str, out: Path, plot: Path | None, work: Path) -> Results:
         "keepalive": _timed("kept-alive endpoint", keepalive.measure, pki, logs, profile),
         "handshakes": _timed("full handshakes", handshakes.measure, pki, logs, profile),
         "chain": _timed("whole chain", chain.measure, pki, data, logs, profile),
+        "attacks": _timed("/health under attack", attacks.measure, pki, logs, profile),
     }
     results = evaluate(raw)
     plot_link = None

@@ -86,6 +86,8 @@ class Results:
     chain_ratio: Summary
     contexts_ms: dict[str, Summary]
     verdicts: list[Verdict]
+    # /health latency (p50, p99 in ms) of an honest caller, by attack running beside it
+    attacks: dict[str, tuple[Summary, Summary]] = field(default_factory=dict)
 
 
 def _ratio(top: float, base: float) -> float:
@@ -106,6 +108,10 @@ def evaluate(raw: dict[str, Any]) -> Results:
     # The like-for-like ratio is against plain HTTP with the same coalescing.
     kept_same_writes = round_ratios(raw["keepalive"], "mtls", "plain-coalesced")
     contexts = {label: summarize(costs) for label, costs in raw["contexts"].items()}
+    attacks = {
+        mode: (summarize([r["p50_ms"] for r in runs]), summarize([r["p99_ms"] for r in runs]))
+        for mode, runs in raw.get("attacks", {}).items()
+    }
     return Results(
         keepalive,
         keepalive_ratio,
@@ -114,6 +120,7 @@ def evaluate(raw: dict[str, Any]) -> Results:
         chain_ratio,
         contexts,
         _verdicts(keepalive_ratio["mtls"], kept_same_writes, chain_ratio, handshakes, chain),
+        attacks,
     )
 
 

@@ -29,7 +29,8 @@ from mtls import Principal, TLSContexts, TLSSettings, allow
 from mtls.coalesce import CoalescingTransport
 from mtls.contexts import server_context
 from mtls.logs import configure_logging, uvicorn_log_config
-from mtls.server import KEEP_ALIVE_TIMEOUT, HttpToolsTLSProtocol, protocol_for, serve
+from mtls.runner import serve
+from mtls.server import KEEP_ALIVE_TIMEOUT, HttpToolsTLSProtocol, protocol_for
 from mtls.service import secure_app
 from mtls.tlsscope import tls_scope
 

@@ -215,3 +215,33 @@ def test_java_httpclient_without_a_certificate_is_refused(
 ) -> None:
     assert java_run["nocert"].startswith("ERROR "), java_run["nocert"]
     wait_for_refusal(pair, int(java_run["refusals before"]))
+
+
+# ------------------------------------------------------- the seed's commands, verbatim
+
+
+def test_seed_curl_command_with_the_leaf_file_only_is_served(pair: ServicePair) -> None:
+    """`curl --cert <name>/cert.pem --key <name>/key.pem --cacert ca.crt URL`: leaf only."""
+    pki = pair.pki_dir
+    args = [require("curl"), "--silent", "--show-error", "--max-time", "15"]
+    args += ["--resolve", f"localhost:{pair.orders_port}:127.0.0.1"]
+    args += ["--cert", str(pki / "storefront" / "cert.pem")]
+    args += ["--key", str(pki / "storefront" / "key.pem"), "--cacert", str(pki / "ca.crt")]
+    args += ["--write-out", "\n%{http_code}", pair.orders_url + "/orders"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
+    assert result.stdout.rpartition("\n")[2] == "200", result
+
+
+def test_seed_s_client_command_with_the_leaf_file_only_is_served(pair: ServicePair) -> None:
+    """`openssl s_client -connect HOST:PORT -cert <name>/cert.pem -key <name>/key.pem -CAfile
+    ca.crt`: s_client sends only the first certificate of -cert, so the server completes the
+    chain from its own trust material (the intermediates, still anchored at the root)."""
+    pki = pair.pki_dir
+    args = [require("openssl"), "s_client", "-connect", f"localhost:{pair.orders_port}"]
+    args += ["-cert", str(pki / "storefront" / "cert.pem")]
+    args += ["-key", str(pki / "storefront" / "key.pem"), "-CAfile", str(pki / "ca.crt")]
+    result = subprocess.run(
+        [*args, "-quiet"], input=http("GET", "/orders").encode(), capture_output=True,
+        timeout=30, check=False,
+    )  # fmt: skip
+    assert result.stdout.startswith(b"HTTP/1.1 200 "), result

@@ -21,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from devpki import DevPKI
+from devpki import DevPKI, Leaf
 from security_support import (
     DOC,
     WRITE_DOC_ENV,
@@ -39,6 +40,7 @@ from security_support import (
     render_matrix,
     write_matrix,
 )
+from sessions_support import resumed, s_client, served, short_lived, wait_until_expired
 
 from services import ORDER, ServicePair
 
@@ -128,6 +130,28 @@ CASES = [
          lambda m, c, t: m.issue(c, t, key_type="rsa1024"), weak=True),
     Case("sha1", "SHA-1-signed client certificate", "handshake", "weak_signature",
          lambda m, c, t: m.issue(c, t, hash_algorithm="sha1"), weak=True),
+    Case("svid-two-uris", "SPIFFE ID plus a second, non-SPIFFE URI SAN",
+         "403", "no usable identity",
+         lambda m, c, t: m.issue(c, t, uris=(f"spiffe://{TRUST_DOMAIN}/{CREATOR[t]}",
+                                             "https://x.example/")),
+         hint="exactly one URI SAN"),
+    Case("svid-upper-scheme", "upper-case SPIFFE:// scheme", "403", "no usable identity",
+         lambda m, c, t: m.issue(c, t, uris=(f"SPIFFE://{TRUST_DOMAIN}/{CREATOR[t]}",)),
+         hint="spiffe://"),
+    Case("svid-long", "SPIFFE ID longer than 2048 bytes", "403", "no usable identity",
+         lambda m, c, t: m.issue(c, t, uris=(f"spiffe://{TRUST_DOMAIN}/{CREATOR[t]}/"
+                                             + "a" * 2100,)),
+         hint="2048"),
+    Case("ku-no-signature", "key usage without digitalSignature (keyAgreement)",
+         "403", "no usable identity",
+         lambda m, c, t: m.issue(c, t, key_usage={"digital_signature": False,
+                                                  "key_agreement": True}),
+         hint="digitalSignature"),
+    Case("ku-crl-sign", "leaf key usage with cRLSign", "403", "no usable identity",
+         lambda m, c, t: m.issue(c, t, key_usage={"crl_sign": True}), hint="cRLSign"),
+    Case("ku-encipher-only", "key usage keyEncipherment only", "handshake", "wrong_purpose",
+         lambda m, c, t: m.issue(c, t, key_usage={"digital_signature": False,
+                                                  "key_encipherment": True})),
 ]  # fmt: skip
 HANDSHAKE_CASES = [case for case in CASES if case.layer == "handshake"]
 HTTP_CASES = [case for case in CASES if case.layer == "403"]
@@ -147,8 +171,14 @@ SERVER_CASES = [
     ServerCase("server-other-ca", "server certificate from another CA", "unknown_ca"),
     ServerCase("server-expired", "expired server certificate", "expired"),
 ]
+LIVE_CASES = ("expired-open-connection", "expired-resumed-session")
+LIMIT_CASES = ("body-10mb", "head-10mb", "forwarded-for")
 ROW_ORDER = [
     *[(case.id, target) for case in CASES for target in TARGETS],
+    *[(case, target) for case in LIVE_CASES for target in TARGETS],
+    *[(case, target) for case in LIMIT_CASES for target in TARGETS],
+    ("forged-event", "orders"),
+    ("second-payment", "payments"),
     *[("tls12-allowed", target) for target in TARGETS],
     *[(case.id, "orders -> payments") for case in SERVER_CASES],
 ]
@@ -381,6 +411,150 @@ def test_orders_refuses_an_impostor_payments_and_answers_503_naming_it(
     assert reached == [], "orders sent a request to a payments it must not trust"
     assert charged == 0
     assert [row["status"] for row in saved] == ["payment_pending"]
+
+
+# --------------------------------------------------- live sessions: expiry after the handshake
+
+HEALTH = "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+def test_expiry_reaches_open_connections_and_resumed_sessions(
+    matrix: Matrix, evidence: Evidence, tmp_path: Path
+) -> None:
+    """Both targets at once, so the certificates' few seconds of life run out only once."""
+    live: dict[str, tuple[Leaf, httpx.Client, Path]] = {}
+    for target in TARGETS:
+        leaf = short_lived(matrix.pki, f"live-{target}", principal=CREATOR[target])
+        context = client_tls(matrix.pki.ca_cert_path, leaf.chain_path, leaf.key_path)
+        client = httpx.Client(verify=context, timeout=10, limits=httpx.Limits(keepalive_expiry=60))
+        session = tmp_path / f"{target}.session"
+        assert client.get(evidence.url(target) + "/health").status_code == 200
+        saved = s_client(matrix.pki, port_of(evidence, target), session, leaf=leaf, save=True,
+                         request=HEALTH)  # fmt: skip
+        assert served(saved), saved.stdout
+        live[target] = (leaf, client, session)
+    before = evidence.state()
+    wait_until_expired(max((leaf for leaf, _, _ in live.values()), key=not_after))
+
+    for target, (leaf, client, session) in live.items():
+        late = client.get(evidence.url(target) + "/health")  # the same kept-alive connection
+        client.close()
+        resumed_late = s_client(matrix.pki, port_of(evidence, target), session, leaf=None,
+                                save=False, request=HEALTH)  # fmt: skip
+        refusal = wait_for(
+            lambda t=target, serial=f"{leaf.serial:x}": [
+                line for line in evidence.events_since(before, t, "tls handshake refused")
+                if line.get("serial") == serial
+            ],
+            "the resumed session's refusal",
+        )  # fmt: skip
+        matrix.rows[("expired-open-connection", target)] = Row(
+            "request on an open connection after the client certificate expired",
+            target,
+            "refused with 403, connection closed after the answer",
+            f"HTTP {late.status_code} {late.json()['detail']['error']}; "
+            f"connection: {late.headers.get('connection')}",
+        )
+        matrix.rows[("expired-resumed-session", target)] = Row(
+            "resumed TLS session, no certificate sent, after the certificate expired",
+            target,
+            "refused in the handshake (expired)",
+            f"{'resumed' if resumed(resumed_late) else 'not resumed'}, refused "
+            f"({refusal[0]['reason']}); HTTP answer: {'yes' if served(resumed_late) else 'none'}",
+        )
+        assert late.status_code == 403
+        assert late.headers.get("connection") == "close"
+        assert resumed(resumed_late)
+        assert not served(resumed_late)
+        assert refusal[0]["reason"] == "expired"
+
+
+def port_of(evidence: Evidence, target: str) -> int:
+    return evidence.pair.orders_port if target == "orders" else evidence.pair.payments_port
+
+
+def not_after(leaf: Leaf) -> datetime:
+    return leaf.certificate.not_valid_after_utc
+
+
+# ------------------------------------------------------------ limits, proxies, forged writes
+
+TEN_MB = 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_oversized_requests_and_forged_proxy_headers_are_refused(
+    target: str, matrix: Matrix, evidence: Evidence
+) -> None:
+    creator = matrix.pki.leaf(CREATOR[target])
+    context = client_tls(matrix.pki.ca_cert_path, creator.chain_path, creator.key_path)
+    port = port_of(evidence, target)
+    before = evidence.state()
+    body = probe(port, context, http_request("POST", f"/{target}", {"pad": "x" * TEN_MB},
+                                             {"Idempotency-Key": "matrix-big"}))  # fmt: skip
+    head = probe(port, context, b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: "
+                 + b"a" * TEN_MB + b"\r\n\r\n")  # fmt: skip
+    forwarded = probe(port, context, http_request("GET", "/health", None,
+                                                  {"X-Forwarded-For": "203.0.113.7"}))  # fmt: skip
+    access = wait_for(
+        lambda: [line for line in evidence.handled_since(before, target)
+                 if line["peer"] == forwarded.peer],
+        "the forged X-Forwarded-For request's access line",
+    )  # fmt: skip
+    after = evidence.state()
+    matrix.rows[("body-10mb", target)] = Row(
+        "10 MB request body", target, "refused with 413 before it is read",
+        f"HTTP {body.status}; {written(before, after)}",
+    )  # fmt: skip
+    matrix.rows[("head-10mb", target)] = Row(
+        "10 MB request header", target, "refused with 431",
+        f"HTTP {head.status}",
+    )  # fmt: skip
+    matrix.rows[("forwarded-for", target)] = Row(
+        "forged X-Forwarded-For: 203.0.113.7", target, "ignored: the TCP peer is logged",
+        f"HTTP {forwarded.status}; logged peer {access[0]['peer'].split(':')[0]}",
+    )  # fmt: skip
+    assert body.status == 413
+    assert head.status == 431
+    assert after.rows == before.rows
+    assert access[0]["peer"] == forwarded.peer
+
+
+def test_forged_payment_event_and_second_payment_are_refused_with_409(
+    matrix: Matrix, evidence: Evidence
+) -> None:
+    pair = evidence.pair
+    created = pair.create_order()
+    assert created.status_code == 201, created.text
+    order = created.json()
+    forged = {"event_id": "evt_forged", "type": "payment.refunded", "payment_id": "pay_forged",
+              "order_id": order["id"], "occurred_at": "2026-12-01T00:00:00.000+00:00"}  # fmt: skip
+    with pair.client("payments") as payments:
+        event = payments.post(f"{pair.orders_url}/orders/{order['id']}/payment-events",
+                              json=forged)  # fmt: skip
+    again = {"order_id": order["id"], "amount_minor": 1999, "currency": "EUR"}
+    with pair.client("orders") as orders:
+        second = orders.post(f"{pair.payments_url}/payments", json=again,
+                             headers={"Idempotency-Key": "another-key"})  # fmt: skip
+    status = pair.query("orders", "SELECT status, payment_id FROM orders WHERE id = ?", order["id"])
+    matrix.rows[("forged-event", "orders")] = Row(
+        "payment event naming a payment orders never recorded", "orders",
+        "refused with 409, order unchanged",
+        f"HTTP {event.status_code} {event.json()['detail']['error']}; order refunded: "
+        f"{'yes' if status[0]['status'] == 'refunded' else 'no'}; its payment_id unchanged: "
+        f"{'yes' if status[0]['payment_id'] == order['payment_id'] else 'no'}",
+    )  # fmt: skip
+    matrix.rows[("second-payment", "payments")] = Row(
+        "second payment for one order under another idempotency key", "payments",
+        "refused with 409 naming the existing payment",
+        f"HTTP {second.status_code} {second.json()['detail']['error']}; payments of the order: "
+        f"{len(pair.payments_of(order['id']))}",
+    )  # fmt: skip
+    assert event.status_code == 409
+    assert status[0]["status"] in ("paid", "settled")
+    assert status[0]["payment_id"] == order["payment_id"]
+    assert second.status_code == 409
+    assert second.json()["detail"]["payment_id"] == order["payment_id"]
 
 
 def test_docs_security_md_shows_what_this_run_observed(matrix: Matrix) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from mtls import PeerClient, PeerUnavailable, allow
+from mtls.logs import audit
 
 from orders.charging import PaymentsRefused, charge
 from orders.models import Order, OrderRequest, OrderStatus, PaymentEvent, ReceivedEvent
-from orders.store import ClientKeyConflict, OrderStore
+from orders.store import ClientKeyConflict, EventRefused, OrderStore
 
 router = APIRouter(tags=["orders"])
 
@@ -121,11 +123,24 @@ async def retry_payment(order_id: str, orders: Store, gateway: Payments) -> Orde
 
 @router.post("/orders/{order_id}/payment-events", dependencies=[Depends(allow("payments"))])
 async def payment_event(order_id: str, event: PaymentEvent, orders: Store) -> dict[str, Any]:
-    """Apply a settled/refunded event from payments; a repeated event changes nothing."""
+    """Apply a settled/refunded event from payments; a repeated event changes nothing, one
+    that does not fit the order's recorded payment is a 409 that changes nothing."""
     if event.order_id != order_id:
         raise HTTPException(422, detail={"error": "order_id in the body differs from the path"})
     _found(orders.get(order_id), order_id)
-    applied = orders.apply_event(event)
+    try:
+        applied = orders.apply_event(event)
+    except EventRefused as exc:
+        audit(
+            "payment event refused",
+            logging.WARNING,
+            order_id=order_id,
+            event_id=event.event_id,
+            type=event.type,
+            payment_id=event.payment_id,
+            reason=str(exc),
+        )
+        raise HTTPException(409, detail={"error": "event refused", "reason": str(exc)}) from None
     return {"applied": applied, "order": _found(orders.get(order_id), order_id)}
 
 

@@ -52,10 +52,41 @@ EVENT_STATUS: dict[str, OrderStatus] = {
     "payment.settled": "settled",
     "payment.refunded": "refunded",
 }
+# What payments' answer to a charge makes of the order.
+ANSWER_STATUS: dict[str, OrderStatus] = {"declined": "payment_declined", "settled": "settled"}
+# The order statuses from which each event is a forward move of the order's payment.
+EVENT_FROM: dict[str, frozenset[str]] = {
+    "payment.settled": frozenset({"paid"}),
+    "payment.refunded": frozenset({"paid", "settled", "refund_requested"}),
+}
 
 
 class ClientKeyConflict(Exception):
     """The storefront's Idempotency-Key was used before for a different order."""
+
+
+class EventRefused(Exception):
+    """A payment event that does not fit the order: the message says why (sent in the 409)."""
+
+
+def _event_refusal(event: PaymentEvent, row: sqlite3.Row | None) -> str | None:
+    """Why this event may not change the order, or None when it may.
+
+    payments' certificate is no licence to rewrite an order: the event must name the
+    payment orders recorded for it, and move that payment forward.
+    """
+    if row is None:
+        return f"order {event.order_id} does not exist"
+    if row["payment_id"] is None:
+        return f"order {event.order_id} has no recorded payment (it is {row['status']})"
+    if row["payment_id"] != event.payment_id:
+        return (
+            f"the event names payment {event.payment_id}, but order {event.order_id}'s "
+            f"payment is {row['payment_id']}"
+        )
+    if row["status"] not in EVENT_FROM[event.type]:
+        return f"{event.type} is not a forward move for an order that is {row['status']}"
+    return None
 
 
 def now_iso() -> str:
@@ -122,13 +153,14 @@ class OrderStore:
         return [_order(row) for row in rows]
 
     def record_payment(self, order_id: str, payment: dict[str, object]) -> Order | None:
-        """Apply payments' answer: authorized/settled -> paid, declined -> payment_declined."""
-        declined = payment.get("status") == "declined"
+        """Apply payments' answer: authorized -> paid, settled -> settled (a retry that finds
+        the payment already settled), declined -> payment_declined."""
+        status = ANSWER_STATUS.get(str(payment.get("status")), "paid")
         with Transaction(self.db) as db:
             _advance(
                 db,
                 order_id,
-                "payment_declined" if declined else "paid",
+                status,
                 payment_id=payment.get("id"),
                 decline_reason=payment.get("decline_reason"),
                 last_payment_error=None,
@@ -147,15 +179,28 @@ class OrderStore:
         return self.get(order_id)
 
     def apply_event(self, event: PaymentEvent) -> bool:
-        """Record and apply a payment event once; False if it was seen before."""
+        """Record and apply a payment event once; False if it was seen before.
+
+        EventRefused (nothing written) when it names another payment or is no forward move.
+        """
         with Transaction(self.db) as db:
-            inserted = db.execute(
-                "INSERT INTO payment_events VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            seen = db.execute(
+                "SELECT 1 FROM payment_events WHERE event_id = ?", (event.event_id,)
+            ).fetchone()
+            if seen is not None:
+                return False
+            row = db.execute(
+                "SELECT status, payment_id FROM orders WHERE id = ?", (event.order_id,)
+            ).fetchone()
+            refusal = _event_refusal(event, row)
+            if refusal is not None:
+                raise EventRefused(refusal)
+            db.execute(
+                "INSERT INTO payment_events VALUES (?, ?, ?, ?, ?)",
                 (event.event_id, event.order_id, event.type, event.payment_id, now_iso()),
-            ).rowcount
-            if inserted:
-                _advance(db, event.order_id, EVENT_STATUS[event.type], payment_id=event.payment_id)
-            return bool(inserted)
+            )
+            _advance(db, event.order_id, EVENT_STATUS[event.type])
+            return True
 
     def events(self, order_id: str) -> list[ReceivedEvent]:
         rows = self.db.execute(

@@ -14,7 +14,7 @@ from mtls.storage import open_database
 from payments.outbox import Outbox
 from payments.routes import router
 from payments.settings import PaymentsSettings
-from payments.store import SCHEMA, PaymentStore
+from payments.store import SCHEMA, PaymentStore, migrate
 
 
 def create_app(contexts: TLSContexts, settings: PaymentsSettings | None = None) -> FastAPI:
@@ -23,6 +23,7 @@ def create_app(contexts: TLSContexts, settings: PaymentsSettings | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = open_database(settings.db_path, SCHEMA)
+        migrate(db)
         orders = PeerClient("orders", settings.orders_url, contexts)
         app.state.store = PaymentStore(db)
         outbox = asyncio.create_task(Outbox(app.state.store, orders, settings).run())

@@ -3,7 +3,10 @@
 Both loops read their work from the database, so a restart resumes where it
 stopped. Events go to orders over mTLS with payments' own certificate; a
 failed delivery (orders down, refusing TLS, or answering an error) is retried
-with exponential backoff and jitter until it succeeds. Nothing is dropped.
+with exponential backoff and jitter until it succeeds. An event orders refuses
+for good (a 4xx other than 408 and 429: it will never be accepted) is parked
+as dead, with an audit line and a count, instead of being retried forever; it
+stays in the outbox for an operator. Nothing is dropped.
 """
 
 from __future__ import annotations
@@ -17,11 +20,19 @@ from typing import Any
 from urllib.parse import quote
 
 from mtls import PeerClient, PeerUnavailable
+from mtls.logs import audit
+from prometheus_client import Counter
 
 from payments.settings import PaymentsSettings
 from payments.store import PaymentStore
 
 logger = logging.getLogger("payments.outbox")
+DEAD_EVENTS = Counter(
+    "payments_outbox_dead_total",
+    "Events orders refused for good (parked, not retried), by the status it answered.",
+    ["status"],
+)
+RETRYABLE_CLIENT_ERRORS = frozenset({408, 429})
 BASE_BACKOFF = 0.5
 # Events in flight to orders at once. It bounds the kept-alive pool to orders: a pass
 # sending all its due events (up to 50) at once opened a new mTLS connection for each
@@ -34,6 +45,11 @@ def backoff(attempts: int, cap: float) -> float:
     """Seconds before attempt number `attempts + 1`: doubling, capped, with 20% jitter."""
     delay: float = min(cap, BASE_BACKOFF * 2.0**attempts)
     return delay * random.uniform(0.8, 1.0)
+
+
+def _permanent(status: int) -> bool:
+    """A refusal that no retry can change (a 4xx other than timeout and rate limit)."""
+    return 400 <= status < 500 and status not in RETRYABLE_CLIENT_ERRORS
 
 
 class Outbox:
@@ -76,6 +92,9 @@ class Outbox:
                 )
                 return True
             error = f"orders answered {response.status_code}: {response.text[:200]}"
+            if _permanent(response.status_code):
+                self._park(seq, event, response.status_code, error)
+                return False
         retry_in = backoff(attempts, self.settings.outbox_max_backoff)
         self.store.failed(seq, time.time() + retry_in, error)
         logger.warning(
@@ -90,10 +109,18 @@ class Outbox:
         )
         return False
 
-    @staticmethod
-    def _fields(event: dict[str, Any], attempts: int) -> dict[str, Any]:
-        keys = ("event_id", "type", "order_id")
-        return {**{key: event[key] for key in keys}, "attempts": attempts}
+    def _park(self, seq: int, event: dict[str, Any], status: int, error: str) -> None:
+        self.store.park(seq, error)
+        DEAD_EVENTS.labels(str(status)).inc()
+        audit(
+            "event parked as dead",
+            logging.WARNING,
+            event_id=event["event_id"],
+            type=event["type"],
+            order_id=event["order_id"],
+            status=status,
+            error=error,
+        )
 
     async def run(self) -> None:
         """Settle and deliver until cancelled; a failing pass is logged, never fatal."""

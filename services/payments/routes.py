@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from mtls import allow
 
 from payments.models import Payment, PaymentRequest
-from payments.store import IdempotencyConflict, PaymentStore
+from payments.store import IdempotencyConflict, OrderAlreadyHasPayment, PaymentStore
 
 router = APIRouter(tags=["payments"])
 IdempotencyKey = Annotated[
@@ -43,7 +43,8 @@ async def create_payment(
     request: Request,
     response: Response,
 ) -> Payment:
-    """Authorize a payment, or decline it above the configured limit; idempotent on the key."""
+    """Authorize a payment, or decline it above the configured limit; idempotent on the key,
+    and at most one payment per order whatever the key."""
     limit = request.app.state.settings.decline_above_minor
     try:
         payment, created = payments.authorize(idempotency_key, body, limit)
@@ -53,6 +54,15 @@ async def create_payment(
             detail={
                 "error": "idempotency key reused",
                 "message": f"key {idempotency_key!r} was used for a different payment",
+            },
+        ) from None
+    except OrderAlreadyHasPayment as exc:
+        raise HTTPException(
+            409,
+            detail={
+                "error": "order already has a payment",
+                "payment_id": exc.payment.id,
+                "message": f"{exc}; one payment per order (retry with its idempotency key)",
             },
         ) from None
     if not created:

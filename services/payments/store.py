@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS payments (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS payments_by_status ON payments (status, created_at);
+CREATE UNIQUE INDEX IF NOT EXISTS payments_one_per_order ON payments (order_id);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL UNIQUE,
@@ -38,14 +39,33 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
     delivered_at TEXT,
-    last_error TEXT
+    last_error TEXT,
+    dead_at TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, next_attempt_at);
 """
+# Databases made before the outbox could park events.
+MIGRATIONS = (("outbox", "dead_at", "ALTER TABLE outbox ADD COLUMN dead_at TEXT"),)
 
 
 class IdempotencyConflict(Exception):
     """The key was used before for a different request."""
+
+
+class OrderAlreadyHasPayment(Exception):
+    """A create for an order that has a payment already, under another idempotency key."""
+
+    def __init__(self, payment: Payment) -> None:
+        super().__init__(f"order {payment.order_id} already has payment {payment.id}")
+        self.payment = payment
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Add the columns that databases made by older versions lack."""
+    for table, column, statement in MIGRATIONS:
+        columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            db.execute(statement)
 
 
 def now_iso() -> str:
@@ -88,6 +108,11 @@ class PaymentStore:
                 ):
                     raise IdempotencyConflict(key)
                 return _payment(row), False
+            existing = db.execute(
+                "SELECT * FROM payments WHERE order_id = ?", (request.order_id,)
+            ).fetchone()
+            if existing is not None:
+                raise OrderAlreadyHasPayment(_payment(existing))
             declined = request.amount_minor > decline_above
             stamp = now_iso()
             payment_id = f"pay_{uuid.uuid4().hex}"
@@ -151,7 +176,7 @@ class PaymentStore:
     def due_events(self, now: float, limit: int = 50) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT seq, attempts, payload FROM outbox WHERE delivered_at IS NULL "
-            "AND next_attempt_at <= ? ORDER BY seq LIMIT ?",
+            "AND dead_at IS NULL AND next_attempt_at <= ? ORDER BY seq LIMIT ?",
             (now, limit),
         )
         return [
@@ -168,6 +193,9 @@ class PaymentStore:
             (retry_at, error, seq),
         )
 
-    def undelivered_count(self) -> int:
-        row = self.db.execute("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").fetchone()
-        return int(row[0])
+    def park(self, seq: int, error: str) -> None:
+        """The receiver refused the event for good: keep it, dead, and stop retrying it."""
+        self.db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, dead_at = ?, last_error = ? WHERE seq = ?",
+            (now_iso(), error, seq),
+        )

@@ -8,22 +8,27 @@ route is ever served open by accident (docs and health declare theirs too).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator
+from typing import Any, NoReturn
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from mtls.identity import IdentityError, Principal, principal_from_scope
+from mtls.identity import CertificateExpired, IdentityError, Principal, principal_from_scope
 from mtls.logs import audit
-from mtls.metrics import AUTHZ_DENIALS
+from mtls.metrics import AUTHZ_DENIALS, CONNECTIONS_CLOSED
 from mtls.settings import TLSSettings
 
 ANY_PRINCIPAL = "*"
+EXCERPT_CHARS = 80  # of an invalid input, in a 422
 
 
 class UndeclaredPolicyError(RuntimeError):
@@ -65,20 +70,45 @@ def allow(*principals: str) -> Allow:
 
 
 def authenticate(request: Request) -> Principal:
-    """The caller's principal, kept on the request; 403 with the reason when there is none."""
+    """The caller's principal, kept on the request; 403 with the reason when there is none.
+
+    An expired certificate (on a kept-alive connection or a resumed session) is refused
+    here, and its connection closes after this answer.
+    """
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
     settings: TLSSettings = request.app.state.tls_settings
     try:
-        principal = principal_from_scope(request.scope, settings)
+        principal = principal_from_scope(request.scope, settings).require_unexpired()
     except IdentityError as exc:
-        audit("identity refused", logging.WARNING, route=route_label(request), reason=str(exc))
-        raise HTTPException(
-            status_code=403, detail={"error": "no usable identity", "reason": str(exc)}
-        ) from None
+        _refuse_identity(request, exc)
     request.state.principal = principal
     return principal
+
+
+def _refuse_identity(request: Request, exc: IdentityError) -> NoReturn:
+    client = request.scope.get("client") or ("-", 0)
+    peer = f"{client[0]}:{client[1]}"
+    certificate = exc.certificate.as_fields() if exc.certificate else {}
+    audit(
+        "identity refused",
+        logging.WARNING,
+        route=route_label(request),
+        reason=str(exc),
+        peer=peer,
+        **certificate,
+    )
+    headers = None
+    if isinstance(exc, CertificateExpired):
+        headers = {"Connection": "close"}  # uvicorn closes the connection after this answer
+        CONNECTIONS_CLOSED.labels("expired").inc()
+        audit("tls connection closed", logging.WARNING, peer=peer, reason="expired", **certificate)
+    raise HTTPException(
+        status_code=403,
+        detail={"error": "no usable identity", "reason": str(exc)},
+        headers=headers,
+    ) from None
 
 
 def route_label(request: Request) -> str:
@@ -103,7 +133,8 @@ async def authorize_before_validation(request: Request, exc: RequestValidationEr
     """A body FastAPI could not parse is refused as 403 when the caller may not call the route.
 
     FastAPI parses the body before it runs dependencies, so without this a caller outside
-    the policy would learn the route's schema from a 422.
+    the policy would learn the route's schema from a 422. The 422 carries an excerpt of
+    each invalid input, not the input.
     """
     dependant = getattr(request.scope.get("route"), "dependant", None)
     try:
@@ -111,7 +142,19 @@ async def authorize_before_validation(request: Request, exc: RequestValidationEr
             await policy(request)
     except HTTPException as denied:
         return await http_exception_handler(request, denied)
-    return await request_validation_exception_handler(request, exc)
+    errors = [{**error, "input": _excerpt(error.get("input"))} for error in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
+
+
+def _excerpt(value: Any) -> Any:
+    """The offending input, or its first characters: a 422 never echoes megabytes back."""
+    try:
+        text = json.dumps(jsonable_encoder(value))
+    except (TypeError, ValueError):
+        text = repr(value)
+    if len(text) <= EXCERPT_CHARS:
+        return value
+    return f"{text[:EXCERPT_CHARS]}... ({len(text)} characters)"
 
 
 def _undeclared(routes: Iterable[BaseRoute], inherited: bool = False) -> Iterator[str]:

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from mtls.material import TLSMaterial
+from mtls.sessions import bound_session_lifetime
 
 TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 # TLS 1.2 only: forward-secret AEAD suites. TLS 1.3 suites are all acceptable.
@@ -33,7 +34,7 @@ def _harden(context: ssl.SSLContext, material: TLSMaterial) -> ssl.SSLContext:
     context.verify_mode = ssl.CERT_REQUIRED
     context.verify_flags |= ssl.VERIFY_X509_STRICT
     context.verify_flags &= ~ssl.VERIFY_X509_PARTIAL_CHAIN
-    context.load_verify_locations(cadata="".join(_pem(cert) for cert in material.ca_certs))
+    context.load_verify_locations(cadata="".join(_pem(cert) for cert in _verify_store(material)))
     if settings.crl is not None:
         context.load_verify_locations(cafile=str(settings.crl))
         context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
@@ -47,9 +48,23 @@ def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(Encoding.PEM).decode()
 
 
+def _verify_store(material: TLSMaterial) -> list[x509.Certificate]:
+    """The trust anchors, plus the intermediates of our own chain.
+
+    A peer that sends only its leaf (`openssl s_client -cert cert.pem`, the seed's
+    command) is then verified too: OpenSSL completes the chain from the store. With
+    partial chains off, an intermediate there is no anchor: the path must still end
+    at a root of MTLS_CA.
+    """
+    return [*material.ca_certs, *material.chain[1:]]
+
+
 def server_context(material: TLSMaterial) -> ssl.SSLContext:
-    """A server context that requires and verifies a client certificate."""
-    return _harden(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), material)
+    """A server context that requires and verifies a client certificate; its sessions
+    can be resumed for MTLS_SESSION_TIMEOUT seconds at most (see mtls.sessions)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    bound_session_lifetime(context, material.settings.session_timeout)
+    return _harden(context, material)
 
 
 def client_context(material: TLSMaterial) -> ssl.SSLContext:

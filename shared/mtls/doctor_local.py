@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mtls.doctor_report import Check
+from mtls.svid import SvidError, check_leaf_usage, spiffe_id_of
 
 EXPIRY_WARNING_DAYS = 30
 
@@ -36,7 +37,8 @@ class LocalFacts:
     untrusted_issuer: str | None = None  # issuer not found in --ca
     revoked: bool = False
     foreign_spiffe_id: str | None = None
-    no_client_auth: bool = False
+    # Why the certificate may not act as a client: its EKU or key usage (wrong_purpose).
+    purpose_problem: str | None = None
 
     def add(self, status: str, label: str, detail: str, fix: str = "") -> None:
         self.checks.append(Check(status, label, detail, fix))  # type: ignore[arg-type]
@@ -108,8 +110,13 @@ def check_chain_order(facts: LocalFacts, chain: list[x509.Certificate]) -> None:
                 "order the file leaf first, then the CA that signed it (chain.pem does)",
             )
             return
-    extra = f"leaf + {len(chain) - 1} CA certificate(s)" if len(chain) > 1 else "leaf only"
-    facts.add("ok", "chain order", extra)
+    facts.add("ok", "chain order", "each certificate signed the one before it")
+    if len(chain) == 1:
+        sent = "the leaf only (a server must complete the chain from its own CA bundle)"
+    else:
+        names = ", ".join(cert.subject.rfc4514_string() for cert in chain[1:])
+        sent = f"leaf + {len(chain) - 1} CA certificate(s): {names}"
+    facts.add("info", "client sends", sent)
 
 
 def check_validity(facts: LocalFacts, leaf: x509.Certificate, now: datetime) -> None:
@@ -130,38 +137,53 @@ def check_validity(facts: LocalFacts, leaf: x509.Certificate, now: datetime) -> 
 
 
 def check_names(facts: LocalFacts, leaf: x509.Certificate, trust_domain: str) -> None:
+    """The SANs, and the SPIFFE ID by the same rules as the server (mtls.svid)."""
     try:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         san = x509.SubjectAlternativeName([])
-    uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-    names = [*uris, *san.get_values_for_type(x509.DNSName)]
+    names = [*san.get_values_for_type(x509.UniformResourceIdentifier)]
+    names += [*san.get_values_for_type(x509.DNSName)]
     names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
     facts.add("info", "SANs", ", ".join(names) or "(none)")
-    spiffe = [uri for uri in uris if uri.startswith("spiffe://")]
-    if len(spiffe) != 1:
-        facts.add("fail", "SPIFFE ID", f"{len(spiffe)} SPIFFE IDs", "issue it with exactly one")
-        facts.foreign_spiffe_id = ", ".join(spiffe) or "(none)"
-    elif spiffe[0].removeprefix("spiffe://").partition("/")[0] != trust_domain:
-        facts.foreign_spiffe_id = spiffe[0]
+    try:
+        spiffe_id = spiffe_id_of(leaf)
+    except SvidError as exc:
+        facts.foreign_spiffe_id = "(none usable)"
+        fix = f"issue it with exactly one URI SAN, spiffe://{trust_domain}/<name>"
+        facts.add("fail", "SPIFFE ID", str(exc), fix)
+        return
+    if spiffe_id.trust_domain != trust_domain:
+        facts.foreign_spiffe_id = str(spiffe_id)
         facts.add(
             "warn",
             "SPIFFE ID",
-            f"{spiffe[0]} is outside the trust domain {trust_domain}",
+            f"{spiffe_id} is outside the trust domain {trust_domain}",
             f"issue it as spiffe://{trust_domain}/<name> (or pass --trust-domain)",
         )
     else:
-        facts.add("ok", "SPIFFE ID", f"{spiffe[0]} (principal {spiffe[0].rsplit('/', 1)[-1]})")
+        facts.add("ok", "SPIFFE ID", f"{spiffe_id} (principal {spiffe_id.path})")
 
 
 def check_usage(facts: LocalFacts, leaf: x509.Certificate) -> None:
+    """Key usage and CA-ness by the server's rules (mtls.svid), then the EKU."""
+    try:
+        check_leaf_usage(leaf)
+    except SvidError as exc:
+        facts.purpose_problem = str(exc)
+        facts.add("fail", "key usage", str(exc), "reissue it: python -m devpki issue <name>")
+    else:
+        facts.add("ok", "key usage", "digitalSignature, not a CA")
     try:
         usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         facts.add("ok", "EKU", "no EKU extension: any use allowed")
         return
     if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
-        facts.no_client_auth = True
-        facts.add("fail", "EKU", "no clientAuth: a server refuses it", "reissue it with clientAuth")
+        facts.purpose_problem = "its extended key usage lacks clientAuth"
+        facts.add(
+            "fail", "EKU", "extended key usage lacks clientAuth: a server refuses it",
+            "reissue it with clientAuth (python -m devpki issue <name> --client-only)",
+        )  # fmt: skip
     else:
         facts.add("ok", "EKU", "clientAuth present")

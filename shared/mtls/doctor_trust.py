@@ -27,7 +27,10 @@ def check_issuer(
             if any(c.subject == current.issuer for c in pool):
                 detail = f"a CA named {name}, but not the one in --ca of that name (another key)"
             fix = "get a certificate from the server's CA, or send the full chain.pem"
-            facts.add("fail", "signed by", detail, fix)
+            if len(chain) == 1 and current is chain[0]:  # a leaf alone: the server may complete it
+                detail += "; a server holding that CA (as ours do) completes the chain itself"
+                fix = "send chain.pem to servers that do not"
+            facts.add("warn" if len(chain) == 1 else "fail", "signed by", detail, fix)
             return
         path.append(issuer)
         current = issuer

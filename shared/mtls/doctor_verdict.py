@@ -47,11 +47,12 @@ def _client_refusal(local: LocalFacts | None, remote: RemoteFacts) -> Verdict:
             "CA (python -m devpki issue <name> --client-only), or add our CA to the "
             "server's MTLS_CA bundle",
         )
-    if local.no_client_auth:
+    if local.purpose_problem:
         return Verdict(
             "wrong_purpose",
-            "our certificate lacks the clientAuth usage",
-            "reissue it with clientAuth (python -m devpki issue <name> --client-only)",
+            f"our certificate may not act as a TLS client: {local.purpose_problem}",
+            "reissue it with clientAuth and digitalSignature "
+            "(python -m devpki issue <name> --client-only)",
         )
     return Verdict(
         "client_certificate_refused",

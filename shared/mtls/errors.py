@@ -22,6 +22,12 @@ class Explanation:
     hint: str
 
 
+HANDSHAKE_TIMEOUT = Explanation(
+    "handshake_timeout",
+    "the peer did not finish the TLS handshake in time (MTLS_HANDSHAKE_TIMEOUT)",
+    "a slow or stalled client, or a port scan; check the peer",
+)
+
 # X509_V_ERR_* codes seen when verifying the *peer's* certificate.
 _VERIFY_CODES: dict[int, tuple[str, str, str]] = {
     2: ("unknown_ca", "the peer's certificate is not signed by a trusted CA", "trust its CA"),
@@ -34,7 +40,13 @@ _VERIFY_CODES: dict[int, tuple[str, str, str]] = {
     23: ("revoked", "the peer's certificate is revoked", "issue a new certificate"),
     3: ("crl_missing", "no CRL for the peer's issuing CA", "point MTLS_CRL at its CRL"),
     12: ("crl_expired", "the CRL is out of date", "regenerate it: python -m devpki crl"),
-    26: ("wrong_purpose", "the peer's certificate is not valid for this use (EKU)", "reissue it"),
+    26: (
+        "wrong_purpose",
+        "the peer's certificate is not valid for this use: its extended key usage lacks "
+        "clientAuth/serverAuth, or its key usage lacks digitalSignature (OpenSSL does not say "
+        "which)",
+        "`python -m mtls doctor URL --cert ... --key ...` names which; reissue it",
+    ),
     24: ("invalid_ca", "a certificate in the peer's chain is not a valid CA", "fix the chain"),
     79: ("invalid_ca", "a CA certificate was used as a leaf", "issue a leaf certificate"),
     62: ("hostname_mismatch", "the server certificate does not name this host", "add a SAN"),

@@ -23,6 +23,7 @@ from cryptography import x509
 
 from mtls.logs import audit
 from mtls.reload import TLSContexts
+from mtls.svid import spiffe_id_or_none
 
 Status = Literal["ok", "degraded", "failing"]
 DAY_SECONDS = 86_400
@@ -52,15 +53,6 @@ class CertificateHealth:
         return {key: self.as_dict()[key] for key in keep}
 
 
-def _spiffe_id(cert: x509.Certificate) -> str | None:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return None
-    uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-    return next((uri for uri in uris if uri.startswith("spiffe://")), None)
-
-
 def certificate_health(
     cert: x509.Certificate, role: str, warning_days: int, now: datetime | None = None
 ) -> CertificateHealth:
@@ -74,7 +66,7 @@ def certificate_health(
     return CertificateHealth(
         role=role,
         subject=cert.subject.rfc4514_string(),
-        spiffe_id=_spiffe_id(cert),
+        spiffe_id=spiffe_id_or_none(cert),  # by the server's own X.509-SVID rules
         serial=f"{cert.serial_number:x}",
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,

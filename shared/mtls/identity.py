@@ -1,8 +1,9 @@
 """Who is calling: a `Principal` read from the client certificate in the TLS scope.
 
-Identity comes from the SPIFFE ID in the URI SAN (an X.509-SVID carries
-exactly one), in the trust domain this service is configured for. Reading the
-subject CN through a regex, like Spring's `subjectPrincipalRegex`, is opt-in.
+Identity comes from the SPIFFE ID in the URI SAN, under the X.509-SVID rules
+(`mtls.svid`), in the trust domain this service is configured for. Reading the
+subject's CN attribute through a regex, like Spring's `subjectPrincipalRegex`
+but never over the whole DN string, is opt-in.
 A request without the TLS extension is refused, never served as anonymous.
 """
 
@@ -12,20 +13,42 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from mtls.settings import TLSSettings
+from mtls.svid import SvidError, check_leaf_usage, svid_id
 from mtls.tlsscope import tls_scope
-
-SPIFFE_SCHEME = "spiffe://"
-_SPIFFE_PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 class IdentityError(Exception):
-    """The caller has no usable identity; the message says why (sent in the 403)."""
+    """The caller has no usable identity; the message says why (sent in the 403).
+
+    `certificate` names the refused certificate for the audit line, when there was one.
+    """
+
+    def __init__(self, message: str, certificate: CertificateName | None = None) -> None:
+        super().__init__(message)
+        self.certificate = certificate
+
+
+class CertificateExpired(IdentityError):
+    """The certificate expired after the connection was opened (or the session began)."""
+
+
+@dataclass(frozen=True)
+class CertificateName:
+    """Which certificate: what an audit line about it says."""
+
+    subject: str
+    serial: int
+    issuer: str
+
+    def as_fields(self) -> dict[str, str]:
+        return {"subject": self.subject, "serial": f"{self.serial:x}", "issuer": self.issuer}
 
 
 @dataclass(frozen=True)
@@ -37,53 +60,48 @@ class Principal:
     subject: str
     serial: int
     not_after: datetime
+    issuer: str = ""
+
+    @property
+    def certificate(self) -> CertificateName:
+        return CertificateName(self.subject, self.serial, self.issuer)
+
+    def require_unexpired(self, now: datetime | None = None) -> Principal:
+        """OpenSSL checks dates at the handshake only: a kept-alive connection or a resumed
+        session outlives its certificate, so whoever serves a request asks this."""
+        if self.not_after <= (now or datetime.now(UTC)):
+            raise CertificateExpired(
+                f"the client certificate expired at {self.not_after.isoformat()}; "
+                "renew it (make renew NAME=...) and reconnect",
+                self.certificate,
+            )
+        return self
 
 
 def _spiffe_name(cert: x509.Certificate, trust_domain: str) -> tuple[str, str]:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-    except x509.ExtensionNotFound:
-        uris = []
-    spiffe_ids = [uri for uri in uris if uri.lower().startswith(SPIFFE_SCHEME)]
-    if not spiffe_ids:
-        raise IdentityError("the client certificate carries no SPIFFE ID (URI SAN spiffe://...)")
-    if len(spiffe_ids) > 1:
-        raise IdentityError("the client certificate carries more than one SPIFFE ID")
-    spiffe_id = spiffe_ids[0]
-    domain, _, path = spiffe_id[len(SPIFFE_SCHEME) :].partition("/")
-    if domain != trust_domain:
+    spiffe_id = svid_id(cert)
+    if spiffe_id.trust_domain != trust_domain:
         raise IdentityError(
-            f"SPIFFE ID {spiffe_id!r} is from trust domain {domain!r}; "
+            f"SPIFFE ID {str(spiffe_id)!r} is from trust domain {spiffe_id.trust_domain!r}; "
             f"this service trusts {trust_domain!r}"
         )
-    segments = path.split("/")
-    if not path or any(not _SPIFFE_PATH_SEGMENT.fullmatch(s) or s in {".", ".."} for s in segments):
-        raise IdentityError(f"SPIFFE ID {spiffe_id!r} has no valid workload path")
-    return path, spiffe_id
-
-
-def _require_leaf(cert: x509.Certificate) -> None:
-    """An X.509-SVID leaf must not be a CA; OpenSSL accepts CA certificates as client leaves."""
-    try:
-        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        is_ca = False
-    try:
-        signs = cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
-    except x509.ExtensionNotFound:
-        signs = False
-    if is_ca or signs:
-        raise IdentityError(
-            "the client certificate is a CA certificate (CA:TRUE or keyCertSign), not a "
-            "workload leaf; present a leaf certificate issued for this client"
-        )
+    return spiffe_id.path, str(spiffe_id)
 
 
 def _cn_name(cert: x509.Certificate, cn_regex: str) -> str:
-    match = re.search(cn_regex, cert.subject.rfc4514_string())
+    """The CN *attribute* (exactly one), matched whole by the regex: a regex over the RFC 4514
+    string can be fooled by an escaped `OU=x\\,CN=ops` (see docs/troubleshooting.md)."""
+    check_leaf_usage(cert)
+    common_names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(common_names) != 1:
+        raise IdentityError(
+            f"the certificate subject has {len(common_names)} CN attributes; CN mode needs "
+            "exactly one CN"
+        )
+    value = str(common_names[0].value)
+    match = re.fullmatch(cn_regex, value)
     if not match or not match.group(1):
-        raise IdentityError(f"the certificate subject does not match MTLS_CN_REGEX {cn_regex!r}")
+        raise IdentityError(f"the certificate's CN {value!r} does not match MTLS_CN_REGEX")
     return match.group(1)
 
 
@@ -94,22 +112,26 @@ def principal_from_pem(pem: str, trust_domain: str, source: str, cn_regex: str) 
         cert = x509.load_pem_x509_certificate(pem.encode())
     except ValueError:
         raise IdentityError("the client certificate cannot be parsed") from None
+    name = CertificateName(
+        cert.subject.rfc4514_string(), cert.serial_number, cert.issuer.rfc4514_string()
+    )
     try:
-        _require_leaf(cert)
         if source == "cn":
-            name, spiffe_id = _cn_name(cert, cn_regex), None
+            principal, spiffe_id = _cn_name(cert, cn_regex), None
         else:
-            name, spiffe_id = _spiffe_name(cert, trust_domain)
-    except ValueError:  # cryptography parses extensions lazily, on first access
-        raise IdentityError(
-            "the client certificate has an extension that cannot be parsed"
-        ) from None
+            principal, spiffe_id = _spiffe_name(cert, trust_domain)
+    except IdentityError as exc:
+        raise IdentityError(str(exc), name) from None
+    except ValueError as exc:  # SvidError; cryptography parses extensions lazily, on first use
+        reason = str(exc) if isinstance(exc, SvidError) else "an extension cannot be parsed"
+        raise IdentityError(reason, name) from None
     return Principal(
-        name=name,
+        name=principal,
         spiffe_id=spiffe_id,
-        subject=cert.subject.rfc4514_string(),
-        serial=cert.serial_number,
+        subject=name.subject,
+        serial=name.serial,
         not_after=cert.not_valid_after_utc,
+        issuer=name.issuer,
     )
 
 

@@ -38,6 +38,11 @@ REQUESTS = Counter(
     "Requests served, by caller principal and status.",
     ["principal", "status"],
 )
+LIMIT_REFUSALS = Counter(
+    "mtls_limit_refusals_total",
+    "Requests or connections refused by a limit (body_size, head_size, connections).",
+    ["limit"],
+)
 RELOADS = Counter(
     "mtls_material_reloads_total", "Certificate material reload attempts, by result.", ["result"]
 )

@@ -7,17 +7,22 @@ status 2 before it opens its port.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
+import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from mtls.authz import UndeclaredPolicyError
+from mtls.health import expiry_warnings
+from mtls.logs import audit, configure_logging, uvicorn_log_config
 from mtls.material import MaterialError
 from mtls.reload import TLSContexts
-from mtls.server import serve
+from mtls.server import KEEP_ALIVE_TIMEOUT, protocol_for
 from mtls.settings import ServiceSettings, TLSSettings
 
 EXIT_CONFIGURATION = 2
@@ -43,6 +48,72 @@ def settings_or_exit(service: str, settings_class: type[SettingsT]) -> SettingsT
         return settings_class()
     except ValidationError as exc:
         _stop(service, _one_line(exc, str(settings_class.model_config.get("env_prefix", ""))))
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, announcing "serving over mtls" only once its socket is bound.
+
+    uvicorn runs the app's start-up (and logs "Application startup complete")
+    before it binds, and exits if the port is taken: a line written earlier
+    would tell an operator, or a test waiting for readiness, that a process
+    which is about to die is serving.
+    """
+
+    def __init__(self, config: uvicorn.Config, contexts: TLSContexts) -> None:
+        super().__init__(config)
+        self.contexts = contexts
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        leaf = self.contexts.material.leaf
+        audit(
+            "serving over mtls",
+            url=f"https://{self.config.host}:{self.config.port}",
+            min_tls_version=self.contexts.settings.min_tls_version,
+            subject=leaf.subject.rfc4514_string(),
+            serial=f"{leaf.serial_number:x}",
+        )
+
+
+def serve(
+    app: Any, contexts: TLSContexts, host: str, port: int, *, http: str = "httptools"
+) -> None:
+    """Serve `app` over mTLS on host:port until SIGINT/SIGTERM, reloading certificates live."""
+    configure_logging()
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol_for(contexts, http),
+        log_config=uvicorn_log_config(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: any local caller could
+        # then write any peer address into the access and audit lines.
+        proxy_headers=bool(contexts.settings.forwarded_allow_ips),
+        forwarded_allow_ips=contexts.settings.forwarded_allow_ips or None,
+        h11_max_incomplete_event_size=contexts.settings.max_head_bytes * 2,  # ours acts first
+    )
+    server = _AnnouncingServer(config, contexts)
+
+    async def run() -> None:
+        background = [
+            asyncio.create_task(contexts.watch()),
+            asyncio.create_task(expiry_warnings(contexts)),
+        ]
+        try:
+            await server.serve()
+        finally:
+            for task in background:
+                task.cancel()
+
+    # uvicorn re-raises the SIGINT it handled after shutting down; like `uvicorn.run`, end quietly.
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=config.get_loop_factory()) as runner,
+    ):
+        runner.run(run())
 
 
 def run_service(

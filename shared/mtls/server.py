@@ -17,22 +17,23 @@ already done the handshake and the protocols only add the TLS extension.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mtls.coalesce import CoalescingTransport
 from mtls.connections import OpenConnections
-from mtls.errors import explain
-from mtls.health import expiry_warnings
-from mtls.logs import audit, configure_logging, uvicorn_log_config
+from mtls.errors import HANDSHAKE_TIMEOUT, Explanation, explain
+from mtls.limits import BodyLimit, ConnectionSlots, HeadGuard
+from mtls.logs import audit
 from mtls.metrics import HANDSHAKE_FAILURES, HANDSHAKES
 from mtls.reload import TLSContexts
+from mtls.sessions import resumed_session_refusal
+from mtls.settings import TLSSettings
 from mtls.tlsscope import certificate_file_leaf_pem, tls_extension
 
 ASGIApp = Any
@@ -61,18 +62,30 @@ class _WithTLSExtension:
         await self.app(scope, receive, send)
 
 
-def _record_refusal(transport: asyncio.BaseTransport, exc: BaseException) -> None:
+@functools.cache
+def _default_settings() -> TLSSettings:
+    """Limits for the plain uvicorn command line, which brings no TLSContexts (MTLS_* env)."""
+    return TLSSettings()
+
+
+def _peer(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername") or ("?", 0)
-    why = explain(exc)
+    return f"{peer[0]}:{peer[1]}"
+
+
+def _record_refusal(
+    transport: asyncio.BaseTransport, why: Explanation, error: str, **fields: Any
+) -> None:
     HANDSHAKE_FAILURES.labels(why.reason).inc()
     audit(
         "tls handshake refused",
         logging.WARNING,
-        peer=f"{peer[0]}:{peer[1]}",
+        peer=_peer(transport),
         reason=why.reason,
         cause=why.cause,
         hint=why.hint,
-        error=str(exc) or type(exc).__name__,
+        error=error,
+        **fields,
     )
 
 
@@ -105,12 +118,24 @@ class TLSProtocolMixin:
     app: ASGIApp
     client: tuple[str, int] | None  # uvicorn's: the peer's address
     shutdown: Callable[[], None]  # uvicorn's: finish the response in flight, then close
+    connection_slots: ClassVar[ConnectionSlots | None] = None
     # Bytes that arrived before the handshake task took the transport, or None once it has.
     _early: list[bytes] | None = None
     _handshake: asyncio.Task[None] | None = None
     _serving = False  # uvicorn's protocol has its connection (the handshake is done)
+    _slot = False  # counted in connection_slots
+    _guard: HeadGuard | None = None
+
+    @property
+    def limits(self) -> TLSSettings:
+        return self.tls_contexts.settings if self.tls_contexts else _default_settings()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.connection_slots is not None:
+            if not self.connection_slots.take(self.limits.max_connections, _peer(transport)):
+                transport.abort()  # type: ignore[attr-defined]
+                return
+            self._slot = True
         if transport.get_extra_info("ssl_object") is not None or self.tls_contexts is None:
             self._tls_ready(transport)
             return
@@ -125,7 +150,13 @@ class TLSProtocolMixin:
 
     def data_received(self, data: bytes) -> None:
         if self._early is None:
+            guard = self._guard
+            if guard is None:
+                super().data_received(data)  # type: ignore[misc]
+                return
+            guard.receiving(len(data))
             super().data_received(data)  # type: ignore[misc]
+            guard.parsed(getattr(self, "cycle", None))
             return
         self._early.append(data)
         self._raw_transport.pause_reading()  # type: ignore[attr-defined]
@@ -139,7 +170,17 @@ class TLSProtocolMixin:
         if self._serving:
             super().eof_received()  # type: ignore[misc]
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if self._guard is not None:
+            self._guard.response_complete()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._slot and self.connection_slots is not None:
+            self.connection_slots.open -= 1
+            self._slot = False
+        if self._guard is not None:
+            self._guard.cancel()
         if self._serving:
             if self.open_connections is not None:
                 self.open_connections.discard(self)
@@ -154,24 +195,34 @@ class TLSProtocolMixin:
         early, self._early = b"".join(self._early or ()), None
         if early:  # runs after start_tls has set its protocol and before it resumes reading
             loop.call_soon(_replay, transport, early)
+        timeout, started = contexts.settings.handshake_timeout, loop.time()
         try:
             tls_transport = await loop.start_tls(
                 transport,  # type: ignore[arg-type]
                 self,  # type: ignore[arg-type]
                 contexts.server,
                 server_side=True,
-                ssl_handshake_timeout=contexts.settings.handshake_timeout,
+                ssl_handshake_timeout=timeout,
                 ssl_shutdown_timeout=SSL_SHUTDOWN_TIMEOUT,
             )
         except (OSError, TimeoutError, EOFError) as exc:
-            _record_refusal(transport, exc)
+            timed_out = loop.time() - started >= timeout * 0.99
+            why = HANDSHAKE_TIMEOUT if timed_out else explain(exc)
+            _record_refusal(transport, why, str(exc) or type(exc).__name__)
             transport.close()
             return
         # The peer went away before or as the handshake ended: asyncio returns None, uvloop
         # a transport without an SSL object that would never be closed.
-        if tls_transport is None or tls_transport.get_extra_info("ssl_object") is None:
+        ssl_object = tls_transport.get_extra_info("ssl_object") if tls_transport else None
+        if tls_transport is None or ssl_object is None:
             transport.close()
             return
+        if ssl_object.session_reused:
+            stale = resumed_session_refusal(ssl_object, contexts.material.crls)
+            if stale is not None:
+                _record_refusal(tls_transport, stale[0], "session resumed", **stale[1])
+                tls_transport.abort()
+                return
         HANDSHAKES.inc()
         self._tls_ready(tls_transport, contexts.material.leaf_pem)
 
@@ -181,6 +232,9 @@ class TLSProtocolMixin:
         if ssl_object is not None:  # one TLS record per response (see mtls.coalesce)
             transport = CoalescingTransport(transport)  # type: ignore[arg-type,assignment]
         super().connection_made(transport)  # type: ignore[misc]
+        limits = self.limits
+        self._guard = HeadGuard(limits, self.peer_address(), transport.write, transport.close)  # type: ignore[attr-defined]
+        self.app = BodyLimit(self.app, limits.max_body_bytes)
         if ssl_object is not None:
             if server_pem is None:  # the plain uvicorn CLI: the loop used --ssl-certfile
                 server_pem = _uvicorn_certfile_pem(self)
@@ -210,66 +264,9 @@ def protocol_for(contexts: TLSContexts, http: str = "httptools") -> type[asyncio
     base = HttpToolsTLSProtocol if http == "httptools" else H11TLSProtocol
     connections = OpenConnections()
     contexts.on_reload(lambda material: connections.close_revoked(material.crls))
-    attributes = {"tls_contexts": contexts, "open_connections": connections}
+    attributes = {
+        "tls_contexts": contexts,
+        "open_connections": connections,
+        "connection_slots": ConnectionSlots(),
+    }
     return type(base.__name__, (base,), attributes)
-
-
-class _AnnouncingServer(uvicorn.Server):
-    """uvicorn's server, announcing "serving over mtls" only once its socket is bound.
-
-    uvicorn runs the app's start-up (and logs "Application startup complete")
-    before it binds, and exits if the port is taken: a line written earlier
-    would tell an operator, or a test waiting for readiness, that a process
-    which is about to die is serving.
-    """
-
-    def __init__(self, config: uvicorn.Config, contexts: TLSContexts) -> None:
-        super().__init__(config)
-        self.contexts = contexts
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets)
-        leaf = self.contexts.material.leaf
-        audit(
-            "serving over mtls",
-            url=f"https://{self.config.host}:{self.config.port}",
-            min_tls_version=self.contexts.settings.min_tls_version,
-            subject=leaf.subject.rfc4514_string(),
-            serial=f"{leaf.serial_number:x}",
-        )
-
-
-def serve(
-    app: ASGIApp, contexts: TLSContexts, host: str, port: int, *, http: str = "httptools"
-) -> None:
-    """Serve `app` over mTLS on host:port until SIGINT/SIGTERM, reloading certificates live."""
-    configure_logging()
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        http=protocol_for(contexts, http),
-        log_config=uvicorn_log_config(),
-        access_log=False,
-        timeout_graceful_shutdown=5,
-        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
-    )
-    server = _AnnouncingServer(config, contexts)
-
-    async def run() -> None:
-        background = [
-            asyncio.create_task(contexts.watch()),
-            asyncio.create_task(expiry_warnings(contexts)),
-        ]
-        try:
-            await server.serve()
-        finally:
-            for task in background:
-                task.cancel()
-
-    # uvicorn re-raises the SIGINT it handled after shutting down; like `uvicorn.run`, end quietly.
-    with (
-        contextlib.suppress(KeyboardInterrupt),
-        asyncio.Runner(loop_factory=config.get_loop_factory()) as runner,
-    ):
-        runner.run(run())

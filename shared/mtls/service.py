@@ -102,7 +102,8 @@ class AccessLog:
 
 
 def service_app(title: str, summary: str, lifespan: Any) -> FastAPI:
-    """A FastAPI app without its open docs routes: `secure_app` serves them behind mTLS."""
+    """A FastAPI app without its open docs routes (`secure_app` serves them behind mTLS), and
+    without slash redirects, whose Location would carry the client's own Host header."""
     return FastAPI(
         title=title,
         summary=summary,
@@ -110,6 +111,7 @@ def service_app(title: str, summary: str, lifespan: Any) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,
     )
 
 

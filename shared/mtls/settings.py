@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TRUST_DOMAIN = "demo.internal"
 TRUST_DOMAIN_PATTERN = re.compile(r"^[a-z0-9._-]+$")
-SPRING_LIKE_CN_REGEX = r"CN=(.*?)(?:,|$)"
+# Matched whole against the value of the one CN attribute (never the RFC 4514 string).
+DEFAULT_CN_REGEX = r"([A-Za-z0-9._-]{1,64})"
+KIB = 1024
 
 
 class TLSSettings(BaseSettings):
@@ -57,9 +59,9 @@ class TLSSettings(BaseSettings):
         "subject CN through cn_regex (like Spring's subjectPrincipalRegex).",
     )
     cn_regex: str = Field(
-        SPRING_LIKE_CN_REGEX,
-        description="With principal_source=cn: regex over the RFC 4514 subject; group 1 "
-        "is the principal.",
+        DEFAULT_CN_REGEX,
+        description="With principal_source=cn: regex matched whole against the value of the "
+        "subject's one CN attribute (not the DN string); group 1 is the principal.",
     )
     expiry_warning_days: int = Field(
         30, ge=0, description="Health turns degraded this many days before a certificate expires."
@@ -71,6 +73,32 @@ class TLSSettings(BaseSettings):
     )
     handshake_timeout: float = Field(
         10.0, gt=0, description="Seconds a peer has to finish the TLS handshake."
+    )
+    session_timeout: int = Field(
+        300,
+        ge=0,
+        description="Seconds a TLS session (ticket) may be resumed; 0 turns resumption off. "
+        "A resumed session's certificate is re-checked for expiry and revocation.",
+    )
+    max_body_bytes: int = Field(
+        1024 * KIB, gt=0, description="Largest request body accepted; larger gets 413."
+    )
+    max_head_bytes: int = Field(
+        64 * KIB, gt=0, description="Largest request line plus headers; larger gets 431."
+    )
+    first_request_timeout: float = Field(
+        10.0, gt=0, description="Seconds after the handshake for the first request to begin."
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a request head may take once begun (slow headers)."
+    )
+    max_connections: int = Field(
+        1024, gt=0, description="Open connections per process; more are closed at once."
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Proxies (comma-separated IPs or CIDRs) whose X-Forwarded-For/-Proto are "
+        "honoured; empty: none, the logged peer is the TCP peer.",
     )
 
     @field_validator("trust_domain")
@@ -88,6 +116,12 @@ class TLSSettings(BaseSettings):
     def _cn_regex_has_a_group(cls, value: str) -> str:
         if re.compile(value).groups < 1:
             raise ValueError("cn_regex needs one capturing group: the principal's name")
+        if "CN=" in value.upper():
+            raise ValueError(
+                "cn_regex is matched against the value of the CN attribute, not the DN "
+                "string: drop 'CN=' (e.g. '(storefront|ops)'); a regex over the DN string is "
+                'fooled by OU="x,CN=ops" (docs/troubleshooting.md)'
+            )
         return value
 
     @property

@@ -14,10 +14,17 @@ connect timeout), so failures are mapped here again from their cause, for
 
 from __future__ import annotations
 
+import functools
+import math
 import ssl
+import time
+import weakref
+from typing import Any
 
 import aiohttp
+import aiohttp.connector
 import httpx
+from cryptography import x509
 from httpx_aiohttp import AiohttpTransport
 
 
@@ -58,11 +65,61 @@ def _origin(exc: BaseException) -> BaseException:
     return exc
 
 
+class ExpiryAwareConnector(aiohttp.TCPConnector):
+    """aiohttp's pool, which never hands out a connection whose server certificate expired.
+
+    OpenSSL checked the server's certificate at the handshake only; a kept-alive
+    connection outlives it. Such a connection is closed instead, and the request gets a
+    new one, whose handshake checks the certificate again (and refuses it if not renewed).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._valid_until: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+
+    async def connect(  # aiohttp's signature
+        self,
+        req: Any,
+        traces: Any,
+        timeout: Any,  # noqa: ASYNC109
+    ) -> aiohttp.connector.Connection:
+        while True:
+            connection = await super().connect(req, traces, timeout)
+            if time.time() < self._peer_valid_until(connection):
+                return connection
+            connection.close()
+
+    def _peer_valid_until(self, connection: aiohttp.connector.Connection) -> float:
+        protocol = connection.protocol
+        known = self._valid_until.get(protocol)
+        if known is None:  # once per connection, at its first use
+            transport = connection.transport
+            ssl_object = transport.get_extra_info("ssl_object") if transport else None
+            der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+            known = _not_after(der) if der else math.inf
+            self._valid_until[protocol] = known
+        return known
+
+
+@functools.lru_cache(maxsize=256)
+def _not_after(der: bytes) -> float:
+    return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+
+
 class PooledTransport(httpx.AsyncBaseTransport):
-    """aiohttp's keep-alive pool, presenting `context`; answers are read whole."""
+    """aiohttp's keep-alive pool (`ExpiryAwareConnector`), presenting `context`; answers are
+    read whole."""
 
     def __init__(self, context: ssl.SSLContext, limits: httpx.Limits) -> None:
-        self._inner = AiohttpTransport(verify=context, limits=limits)
+        def session() -> aiohttp.ClientSession:
+            connector = ExpiryAwareConnector(
+                ssl=context,
+                limit=limits.max_connections or 0,
+                keepalive_timeout=limits.keepalive_expiry,
+            )
+            return aiohttp.ClientSession(connector=connector)
+
+        self._inner = AiohttpTransport(client=session)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:

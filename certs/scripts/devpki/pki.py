@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -101,6 +101,10 @@ class DevPKI:
         eku: Sequence[x509.ObjectIdentifier] | None = None,
         hash_algorithm: str = "sha256",
         is_ca: bool = False,
+        lifetime: timedelta | None = None,
+        key_usage: Mapping[str, bool] | None = None,
+        extra_subject: Sequence[tuple[x509.ObjectIdentifier, str]] = (),
+        uris: Sequence[str] | None = None,
         self_signed: bool = False,
         keep_key: bool = False,
         force: bool = True,
@@ -108,7 +112,9 @@ class DevPKI:
     ) -> Leaf:
         """Issue (and by default write) a leaf; the odd options exist so tests can mint bad ones.
 
-        spiffe_id overrides the URI SAN ("" for none); eku overrides the EKU list.
+        spiffe_id overrides the URI SAN ("" for none), uris the whole URI SAN list; eku
+        overrides the EKU list; lifetime (e.g. seconds) replaces days; key_usage sets or
+        clears KeyUsage bits; extra_subject adds attributes after the CN.
         With force=False an existing certificate is kept and returned.
         """
         validate_name(name)
@@ -120,7 +126,7 @@ class DevPKI:
         spec = LeafSpec(
             common_name=name if common_name is None else common_name,
             organization=f"{self.trust_domain} dev PKI",
-            uris=(uri,) if uri else (),
+            uris=tuple(uris) if uris is not None else ((uri,) if uri else ()),
             dns=tuple(dns),
             ips=tuple(ips),
             eku=tuple(eku)
@@ -130,6 +136,9 @@ class DevPKI:
             not_before=not_before,
             expired=expired,
             is_ca=is_ca,
+            lifetime=lifetime,
+            key_usage=tuple((key_usage or {}).items()),
+            extra_subject=tuple(extra_subject),
         )
         ca = None if self_signed else authority.load(self.layout)
         leaf = make_leaf(self.layout, name, spec, ca, key_type, hash_algorithm, keep_key=keep_key)

@@ -34,10 +34,19 @@ class LeafSpec:
     not_before: datetime | None = None
     expired: bool = False
     is_ca: bool = False
+    # Tests only: a validity shorter than a day (lifetime), key usage bits set or cleared
+    # (e.g. {"digital_signature": False}), and extra subject attributes after the CN (so
+    # first in the RFC 4514 string: an OU holding "x,CN=ops" fools a regex over it).
+    lifetime: timedelta | None = None
+    key_usage: tuple[tuple[str, bool], ...] = ()
+    extra_subject: tuple[tuple[x509.ObjectIdentifier, str], ...] = ()
 
 
 def validity(spec: LeafSpec) -> tuple[datetime, datetime]:
     """(not_before, not_after): now minus clock skew, or ended yesterday when expired."""
+    if spec.lifetime is not None:
+        start = spec.not_before or now()
+        return start, start + spec.lifetime
     if spec.days < 1:
         raise PKIError(f"validity of {spec.days} days is not possible: give --days 1 or more")
     length = timedelta(days=spec.days)
@@ -55,19 +64,23 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         raise PKIError(f"{text!r} is not an IP address (give e.g. 127.0.0.1 or ::1)") from None
 
 
-def _key_usage(key: SigningKey, is_ca: bool) -> x509.KeyUsage:
+def _key_usage(key: SigningKey, spec: LeafSpec) -> x509.KeyUsage:
     # RSA key exchange (TLS 1.2 RSA suites) needs keyEncipherment; EC never does.
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=isinstance(key, rsa.RSAPrivateKey),
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=is_ca,
-        crl_sign=is_ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    bits = {
+        "digital_signature": True,
+        "content_commitment": False,
+        "key_encipherment": isinstance(key, rsa.RSAPrivateKey),
+        "data_encipherment": False,
+        "key_agreement": False,
+        "key_cert_sign": spec.is_ca,
+        "crl_sign": spec.is_ca,
+        "encipher_only": False,
+        "decipher_only": False,
+    }
+    unknown = {name for name, _ in spec.key_usage} - bits.keys()
+    if unknown:
+        raise PKIError(f"unknown key usage {sorted(unknown)}: use {sorted(bits)}")
+    return x509.KeyUsage(**{**bits, **dict(spec.key_usage)})
 
 
 def build_leaf(
@@ -83,6 +96,7 @@ def build_leaf(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, spec.organization),
             x509.NameAttribute(NameOID.COMMON_NAME, spec.common_name),
+            *(x509.NameAttribute(oid, value) for oid, value in spec.extra_subject),
         ]
     )
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in spec.uris]
@@ -97,7 +111,7 @@ def build_leaf(
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=spec.is_ca, path_length=None), critical=True)
-        .add_extension(_key_usage(key, spec.is_ca), critical=True)
+        .add_extension(_key_usage(key, spec), critical=True)
         .add_extension(key_ids(key.public_key()), critical=False)
         .add_extension(aki_from(issuer_key), critical=False)
     )

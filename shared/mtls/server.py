@@ -5,9 +5,12 @@ socket to the event loop, which drops a refused handshake silently and never
 shows the app the client certificate. These protocols instead accept plain
 TCP and run the handshake with `loop.start_tls` using the *current* server
 context (hot reload for free), so a refused handshake is caught where it
-happens: logged with peer address and reason, and counted. Once the handshake
-is done, the connection's app is wrapped to add the ASGI TLS extension to
-every request scope; uvicorn's request handling is not copied.
+happens: logged with peer address and reason, and counted. A resumed session
+is refused when its certificate has expired or been revoked since (a
+resumption shows none). Once the handshake is done, the connection's app is
+wrapped to add the ASGI TLS extension to every request scope, and the limits
+uvicorn lacks (mtls.limits) watch the connection; uvicorn's request handling
+is not copied. The process around it (settings, uvicorn) is `mtls.runner`.
 
 Started from the plain `uvicorn` command line (`--http mtls.server:HttpToolsTLSProtocol`
 with `--ssl-certfile ... --ssl-ca-certs ... --ssl-cert-reqs 2`), the loop has

@@ -119,7 +119,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             )
             return aiohttp.ClientSession(connector=connector)
 
-        self._inner = AiohttpTransport(client=session)
+        self._inner = AiohttpTransport(verify=context, client=session)  # verify: no default built
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:

@@ -28,6 +28,7 @@ from fastapi import Depends, FastAPI
 from mtls import Principal, TLSContexts, TLSSettings, allow
 from mtls.coalesce import CoalescingTransport
 from mtls.contexts import server_context
+from mtls.identity import IDENTITY_KEY
 from mtls.logs import configure_logging, uvicorn_log_config
 from mtls.runner import serve
 from mtls.server import KEEP_ALIVE_TIMEOUT, HttpToolsTLSProtocol, protocol_for
@@ -50,6 +51,7 @@ class BenchIdentity:
                 extensions = scope.get("extensions") or {}
                 tls = {**tls, "client_cert_chain": [self.pem_for(scope)]}
                 scope["extensions"] = {**extensions, "tls": tls}
+                scope.pop(IDENTITY_KEY, None)  # "no certificate": read the one put here instead
         await self.app(scope, receive, send)
 
 

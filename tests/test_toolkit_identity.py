@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import traceback
 
 import httpx
 import pytest
 from conftest import EchoServers, issue_with_uris
+from cryptography.hazmat.primitives.serialization import Encoding
 from devpki import DevPKI
 from support import ServerProcess, https
 
@@ -128,3 +130,30 @@ def test_request_without_tls_is_refused_not_served_as_anonymous(default_pki: Dev
     for response in asyncio.run(call()):
         assert response.status_code == 403
         assert "no anonymous access" in response.json()["detail"]["reason"]
+
+
+def test_the_identity_of_the_connection_is_read_from_the_scope_not_reparsed(
+    default_pki: DevPKI,
+) -> None:
+    """mtls.server computes the caller once per connection; requests only read it."""
+    from mtls import TLSSettings
+    from mtls.identity import IDENTITY_KEY, IdentityError, connection_identity, principal_from_scope
+
+    settings = TLSSettings()
+    ops = connection_identity(
+        default_pki.leaf("ops").certificate.public_bytes(Encoding.DER), settings
+    )
+    storefront_pem = default_pki.leaf("storefront").cert_pem().decode()
+    scope = {IDENTITY_KEY: ops, "extensions": {"tls": {"client_cert_chain": [storefront_pem]}}}
+    assert principal_from_scope(scope, settings).name == "ops"
+
+    refused = connection_identity(None, settings)
+    assert isinstance(refused, IdentityError)
+    depths = []
+    for _ in range(3):  # the kept refusal is raised afresh: no traceback grows request by request
+        try:
+            principal_from_scope({IDENTITY_KEY: refused}, settings)
+        except IdentityError as exc:
+            depths.append(len(traceback.extract_tb(exc.__traceback__)))
+    assert len(set(depths)) == 1
+    assert refused.__traceback__ is None

@@ -23,6 +23,9 @@ from mtls.settings import TLSSettings
 from mtls.svid import SvidError, check_leaf_usage, svid_id
 from mtls.tlsscope import tls_scope
 
+# Where mtls.server keeps the connection's Principal (or IdentityError) in each request scope.
+IDENTITY_KEY = "mtls.identity"
+
 
 class IdentityError(Exception):
     """The caller has no usable identity; the message says why (sent in the 403).
@@ -105,13 +108,10 @@ def _cn_name(cert: x509.Certificate, cn_regex: str) -> str:
     return match.group(1)
 
 
-@functools.lru_cache(maxsize=1024)
-def principal_from_pem(pem: str, trust_domain: str, source: str, cn_regex: str) -> Principal:
-    """Map a client certificate to a Principal (cached: one parse per certificate)."""
-    try:
-        cert = x509.load_pem_x509_certificate(pem.encode())
-    except ValueError:
-        raise IdentityError("the client certificate cannot be parsed") from None
+def principal_of(
+    cert: x509.Certificate, trust_domain: str, source: str, cn_regex: str
+) -> Principal:
+    """Map a client certificate to a Principal; IdentityError names the certificate and why."""
     name = CertificateName(
         cert.subject.rfc4514_string(), cert.serial_number, cert.issuer.rfc4514_string()
     )
@@ -135,8 +135,48 @@ def principal_from_pem(pem: str, trust_domain: str, source: str, cn_regex: str) 
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def principal_from_pem(pem: str, trust_domain: str, source: str, cn_regex: str) -> Principal:
+    """A PEM client certificate's Principal (cached: one parse per certificate)."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError:
+        raise IdentityError("the client certificate cannot be parsed") from None
+    return principal_of(cert, trust_domain, source, cn_regex)
+
+
+@functools.lru_cache(maxsize=1024)
+def _identity_of_der(
+    der: bytes, trust_domain: str, source: str, cn_regex: str
+) -> Principal | IdentityError:
+    try:
+        return principal_of(x509.load_der_x509_certificate(der), trust_domain, source, cn_regex)
+    except IdentityError as exc:
+        return exc
+    except ValueError:
+        return IdentityError("the client certificate cannot be parsed")
+
+
+def connection_identity(der: bytes | None, settings: TLSSettings) -> Principal | IdentityError:
+    """Who is on this connection: computed once, after the handshake (mtls.server), and put in
+    every request scope under IDENTITY_KEY; a refusal is kept, so each request repeats it."""
+    if not der:
+        return IdentityError("no client certificate was presented on this connection")
+    source, regex = settings.principal_source, settings.cn_regex
+    return _identity_of_der(der, settings.trust_domain, source, regex)
+
+
 def principal_from_scope(scope: Mapping[str, Any], settings: TLSSettings) -> Principal:
-    """The caller of this request; IdentityError when there is none to trust."""
+    """The caller of this request; IdentityError when there is none to trust.
+
+    The connection's identity when mtls.server put it in the scope; otherwise (the plain
+    uvicorn command line, an in-process test) read from the TLS extension's certificate.
+    """
+    known = scope.get(IDENTITY_KEY)
+    if isinstance(known, Principal):
+        return known
+    if isinstance(known, IdentityError):  # a fresh one: a kept exception would grow its traceback
+        raise IdentityError(str(known), known.certificate)
     tls = tls_scope(scope)
     if tls is None:
         raise IdentityError("the request did not arrive over TLS; no anonymous access")

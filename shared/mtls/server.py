@@ -31,6 +31,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from mtls.coalesce import CoalescingTransport
 from mtls.connections import OpenConnections
 from mtls.errors import HANDSHAKE_TIMEOUT, Explanation, explain
+from mtls.identity import IDENTITY_KEY, connection_identity
 from mtls.limits import BodyLimit, ConnectionSlots, HeadGuard
 from mtls.logs import audit
 from mtls.metrics import HANDSHAKE_FAILURES, HANDSHAKES
@@ -52,16 +53,17 @@ KEEP_ALIVE_TIMEOUT = 15
 
 
 class _WithTLSExtension:
-    """Adds one connection's TLS extension to each of its request scopes."""
+    """Adds one connection's TLS extension and caller identity to each of its request scopes."""
 
-    __slots__ = ("app", "tls")
+    __slots__ = ("app", "identity", "tls")
 
-    def __init__(self, app: ASGIApp, tls: dict[str, Any]) -> None:
-        self.app, self.tls = app, tls
+    def __init__(self, app: ASGIApp, tls: dict[str, Any], identity: object) -> None:
+        self.app, self.tls, self.identity = app, tls, identity
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
             scope["extensions"] = {**(scope.get("extensions") or {}), "tls": dict(self.tls)}
+            scope[IDENTITY_KEY] = self.identity
         await self.app(scope, receive, send)
 
 
@@ -130,12 +132,12 @@ class TLSProtocolMixin:
     _guard: HeadGuard | None = None
 
     @property
-    def limits(self) -> TLSSettings:
+    def tls_settings(self) -> TLSSettings:
         return self.tls_contexts.settings if self.tls_contexts else _default_settings()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.connection_slots is not None:
-            if not self.connection_slots.take(self.limits.max_connections, _peer(transport)):
+            if not self.connection_slots.take(self.tls_settings.max_connections, _peer(transport)):
                 transport.abort()  # type: ignore[attr-defined]
                 return
             self._slot = True
@@ -235,15 +237,17 @@ class TLSProtocolMixin:
         if ssl_object is not None:  # one TLS record per response (see mtls.coalesce)
             transport = CoalescingTransport(transport)  # type: ignore[arg-type,assignment]
         super().connection_made(transport)  # type: ignore[misc]
-        limits = self.limits
-        self._guard = HeadGuard(limits, self.peer_address(), transport.write, transport.close)  # type: ignore[attr-defined]
-        self.app = BodyLimit(self.app, limits.max_body_bytes)
+        settings = self.tls_settings
+        self._guard = HeadGuard(settings, self.peer_address(), transport.write, transport.close)  # type: ignore[attr-defined]
+        self.app = BodyLimit(self.app, settings.max_body_bytes)
         if ssl_object is not None:
             if server_pem is None:  # the plain uvicorn CLI: the loop used --ssl-certfile
                 server_pem = _uvicorn_certfile_pem(self)
-            self.app = _WithTLSExtension(self.app, tls_extension(ssl_object, server_pem))
+            peer_der = ssl_object.getpeercert(binary_form=True)
+            identity = connection_identity(peer_der, settings)  # once per connection
+            self.app = _WithTLSExtension(self.app, tls_extension(ssl_object, server_pem), identity)
             if self.open_connections is not None:
-                self.open_connections.add(self, ssl_object.getpeercert(binary_form=True))
+                self.open_connections.add(self, peer_der)
 
     def peer_address(self) -> str:
         host, port = self.client or ("?", 0)

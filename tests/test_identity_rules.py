@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import EchoServers
+from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from devpki import DevPKI, Leaf
 from mtls.doctor import Options, diagnose
@@ -105,12 +106,10 @@ def test_the_doctor_names_the_whole_spiffe_path_as_the_principal(
     leaf = default_pki.issue("nested", client_only=True, uris=[STOREFRONT + "/eu/1"])
     report = diagnose(Options(echo.url + "/health", leaf.chain_path, leaf.key_path,
                               default_pki.ca_cert_path))  # fmt: skip
-    with httpx.Client(
-        verify=client_context(default_pki.directory, None, cert=leaf.chain_path,
-                              key=leaf.key_path), timeout=10
-    ) as client:  # fmt: skip
-        assert client.get(echo.url + "/health").status_code == 200
-        assert client.get(echo.url + "/whoami").json()["detail"]["principal"] == "storefront/eu/1"
+    assert call(default_pki, leaf, echo.url + "/health").status_code == 200
+    assert call(default_pki, leaf, echo.url + "/whoami").json()["detail"]["principal"] == (
+        "storefront/eu/1"
+    )
     assert "principal storefront/eu/1" in render(report), render(report)
 
 
@@ -137,23 +136,20 @@ def cn_server(default_pki: DevPKI, module_echo_servers: EchoServers) -> ServerPr
     return module_echo_servers.start(default_pki, env=env)
 
 
+def storefront_cn_plus(pki: DevPKI, name: str, oid: x509.ObjectIdentifier, value: str) -> Leaf:
+    """A client leaf with CN=storefront and one more subject attribute after it."""
+    return pki.issue(name, client_only=True, common_name="storefront",
+                     extra_subject=[(oid, value)])  # fmt: skip
+
+
 def test_cn_mode_is_not_fooled_by_an_escaped_cn_inside_another_attribute(
     default_pki: DevPKI, cn_server: ServerProcess
 ) -> None:
     # RFC 4514: OU=x\,CN=ops,CN=storefront,O=...: Spring's regex over it finds "ops".
-    leaf = default_pki.issue(
-        "cn-trick",
-        client_only=True,
-        common_name="storefront",
-        extra_subject=[(NameOID.ORGANIZATIONAL_UNIT_NAME, "x,CN=ops")],
-    )
+    leaf = storefront_cn_plus(default_pki, "cn-trick", NameOID.ORGANIZATIONAL_UNIT_NAME, "x,CN=ops")
     assert "CN=ops" in leaf.certificate.subject.rfc4514_string()
-    with httpx.Client(
-        verify=client_context(default_pki.directory, None, cert=leaf.chain_path,
-                              key=leaf.key_path), timeout=10
-    ) as client:  # fmt: skip
-        metrics = client.get(cn_server.url + "/metrics")  # ops only
-        whoami = client.get(cn_server.url + "/whoami")
+    metrics = call(default_pki, leaf, cn_server.url + "/metrics")  # ops only
+    whoami = call(default_pki, leaf, cn_server.url + "/whoami")
     assert metrics.status_code == 403
     assert metrics.json()["detail"]["principal"] == "storefront"
     assert whoami.json()["principal"] == "storefront"
@@ -162,12 +158,7 @@ def test_cn_mode_is_not_fooled_by_an_escaped_cn_inside_another_attribute(
 def test_cn_mode_refuses_a_subject_with_two_cn_attributes(
     default_pki: DevPKI, cn_server: ServerProcess
 ) -> None:
-    leaf = default_pki.issue(
-        "two-cns",
-        client_only=True,
-        common_name="storefront",
-        extra_subject=[(NameOID.COMMON_NAME, "ops")],
-    )
+    leaf = storefront_cn_plus(default_pki, "two-cns", NameOID.COMMON_NAME, "ops")
     response = call(default_pki, leaf, cn_server.url + "/whoami")
     assert response.status_code == 403
     assert "exactly one CN" in response.json()["detail"]["reason"]

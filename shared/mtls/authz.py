@@ -26,6 +26,7 @@ from mtls.identity import CertificateExpired, IdentityError, Principal, principa
 from mtls.logs import audit
 from mtls.metrics import AUTHZ_DENIALS, CONNECTIONS_CLOSED
 from mtls.settings import TLSSettings
+from mtls.tlsscope import peer_of
 
 ANY_PRINCIPAL = "*"
 EXCERPT_CHARS = 80  # of an invalid input, in a 422
@@ -88,8 +89,7 @@ def authenticate(request: Request) -> Principal:
 
 
 def _refuse_identity(request: Request, exc: IdentityError) -> NoReturn:
-    client = request.scope.get("client") or ("-", 0)
-    peer = f"{client[0]}:{client[1]}"
+    peer = peer_of(request.scope)
     certificate = exc.certificate.as_fields() if exc.certificate else {}
     audit(
         "identity refused",

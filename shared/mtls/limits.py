@@ -26,10 +26,20 @@ from typing import Any
 from mtls.logs import audit
 from mtls.metrics import CONNECTIONS_CLOSED, LIMIT_REFUSALS
 from mtls.settings import TLSSettings
+from mtls.tlsscope import peer_of
 
 ASGIApp = Any
 CAP_WARNING_INTERVAL = 10.0  # seconds between "connection cap reached" lines
 IDLE, HEAD, BODY = "idle", "head", "body"  # where a connection is in its current request
+
+
+def too_large(what: str, limit: int, setting: str) -> dict[str, Any]:
+    """The detail of a 413 or 431: what was too large, the limit, and the setting to change."""
+    return {
+        "error": f"{what} too large",
+        "limit_bytes": limit,
+        "message": f"the {what} exceeds {limit} bytes ({setting})",
+    }
 
 
 def refusal(status: int, detail: dict[str, Any]) -> bytes:
@@ -86,17 +96,7 @@ class HeadGuard:
             return True
         limit = self.settings.max_head_bytes
         refused("head_size", self.peer, limit_bytes=limit, received_bytes=self._head_bytes)
-        self._write(
-            refusal(
-                431,
-                {
-                    "error": "request head too large",
-                    "limit_bytes": limit,
-                    "message": f"the request line and headers exceed {limit} bytes "
-                    "(MTLS_MAX_HEAD_BYTES)",
-                },
-            )
-        )
+        self._write(refusal(431, too_large("request head", limit, "MTLS_MAX_HEAD_BYTES")))
         self._close()
         self.cancel()
         return False
@@ -162,17 +162,9 @@ class BodyLimit:
                 raise  # an app that fails on the disconnect after our 413 is not an error
 
     async def _refuse(self, scope: dict[str, Any], send: Any, size: int) -> None:
-        client = scope.get("client") or ("-", 0)
-        refused("body_size", f"{client[0]}:{client[1]}", limit_bytes=self.limit, body_bytes=size)
-        body = json.dumps(
-            {
-                "detail": {
-                    "error": "request body too large",
-                    "limit_bytes": self.limit,
-                    "message": f"the request body exceeds {self.limit} bytes (MTLS_MAX_BODY_BYTES)",
-                }
-            }
-        ).encode()
+        refused("body_size", peer_of(scope), limit_bytes=self.limit, body_bytes=size)
+        detail = too_large("request body", self.limit, "MTLS_MAX_BODY_BYTES")
+        body = json.dumps({"detail": detail}).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

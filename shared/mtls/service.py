@@ -24,6 +24,7 @@ from mtls.logs import ACCESS_LOGGER
 from mtls.metrics import REQUESTS, exposition
 from mtls.reload import TLSContexts
 from mtls.settings import TLSSettings
+from mtls.tlsscope import peer_of
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
 METRICS_READERS = ("ops",)
@@ -85,7 +86,6 @@ class AccessLog:
             principal = serial = "-"
         REQUESTS.labels(principal, str(status)).inc()
         route = getattr(scope.get("route"), "path", None)
-        client = scope.get("client") or ("-", 0)
         access_logger.info(
             "request",
             extra={
@@ -96,7 +96,7 @@ class AccessLog:
                 "route": route,
                 "status": status,
                 "duration_ms": round(seconds * 1000, 2),
-                "peer": f"{client[0]}:{client[1]}",
+                "peer": peer_of(scope),
             },
         )
 

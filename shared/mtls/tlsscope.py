@@ -81,3 +81,9 @@ def tls_scope(scope: Mapping[str, Any]) -> dict[str, Any] | None:
     extensions = scope.get("extensions") or {}
     tls = extensions.get("tls")
     return tls if isinstance(tls, dict) else None
+
+
+def peer_of(scope: Mapping[str, Any]) -> str:
+    """`host:port` of the request's TCP peer, as the access and audit lines name it."""
+    host, port = scope.get("client") or ("-", 0)
+    return f"{host}:{port}"

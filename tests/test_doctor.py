@@ -10,7 +10,7 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from devpki import DevPKI
 from mtls.doctor import Options, diagnose
-from mtls.doctor_report import render
+from mtls.doctor.report import render
 from support import free_port, run_module
 from teach_support import running_lab
 

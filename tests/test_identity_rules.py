@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from devpki import DevPKI, Leaf
 from mtls.doctor import Options, diagnose
-from mtls.doctor_report import render
+from mtls.doctor.report import render
 from support import ServerProcess, client_context
 
 STOREFRONT = "spiffe://demo.internal/storefront"

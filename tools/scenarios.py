@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 from mtls.doctor import Options, diagnose
-from mtls.doctor_report import use_colour
+from mtls.doctor.report import use_colour
 
 from tools.lab import Attempt, Lab
 from tools.scenarios_table import render

@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mtls.doctor_report import paint
+from mtls.doctor.report import paint
 
 if TYPE_CHECKING:
     from tools.scenarios import Outcome

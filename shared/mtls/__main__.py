@@ -38,36 +38,24 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("url")
     check.add_argument("--timeout", type=float, default=3.0)
     if argv_command(argv) != "healthcheck":  # the doctor's imports cost the health check
-        from mtls import doctor
+        from mtls.doctor.cli import add_arguments
 
-        doctor.add_arguments(
+        add_arguments(
             commands.add_parser("doctor", help="explain, step by step, why an mTLS call fails")
         )
     args = parser.parse_args(argv)
     if args.command == "healthcheck":
         return healthcheck(args.url, args.timeout)
     if args.command == "doctor":
-        return run_doctor(args)
+        from mtls.doctor.cli import run
+
+        return run(args)
     return 2
 
 
 def argv_command(argv: list[str] | None) -> str | None:
     words = sys.argv[1:] if argv is None else argv
     return words[0] if words else None
-
-
-def run_doctor(args: argparse.Namespace) -> int:
-    """Print the doctor's report; 0 when the call works end to end."""
-    from mtls import doctor
-    from mtls.doctor_report import print_report
-
-    try:
-        report = doctor.diagnose(doctor.options_from(args))
-    except doctor.DoctorError as exc:
-        print(f"doctor: {exc}", file=sys.stderr)
-        return 2
-    print_report(report)
-    return 0 if report.verdict.ok else 1
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ next handshake is refused.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Protocol
 
 from cryptography import x509
 
+from mtls.certfacts import is_revoked
 from mtls.logs import audit
 from mtls.metrics import CONNECTIONS_CLOSED
 
@@ -28,23 +28,11 @@ class Connection(Protocol):
     def peer_address(self) -> str: ...
 
 
-def is_revoked(cert: x509.Certificate, crls: Iterable[x509.CertificateRevocationList]) -> bool:
-    """Whether a CRL of the certificate's issuer lists its serial number."""
-    return any(
-        crl.issuer == cert.issuer
-        and crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
-        for crl in crls
-    )
-
-
 class OpenConnections:
     """Verified connections and their peer's certificate (DER, parsed only when needed)."""
 
     def __init__(self) -> None:
         self._peers: dict[Connection, bytes] = {}
-
-    def __len__(self) -> int:
-        return len(self._peers)
 
     def add(self, connection: Connection, peer_der: bytes | None) -> None:
         if peer_der:

@@ -79,6 +79,7 @@ def diagnostic_context(
     cert: str | None = None,
     key: str | None = None,
     *,
+    key_password: str | None = None,
     max_version: str = "1.3",
     verify: bool = True,
 ) -> ssl.SSLContext:
@@ -98,5 +99,5 @@ def diagnostic_context(
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if cert and key:
-        context.load_cert_chain(cert, key)
+        context.load_cert_chain(cert, key, key_password)
     return context

@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 from cryptography import x509
 
+from mtls import certfacts
 from mtls.logs import audit
 from mtls.reload import TLSContexts
-from mtls.svid import spiffe_id_or_none
 
 Status = Literal["ok", "degraded", "failing"]
 DAY_SECONDS = 86_400
@@ -57,20 +57,20 @@ def certificate_health(
     cert: x509.Certificate, role: str, warning_days: int, now: datetime | None = None
 ) -> CertificateHealth:
     now = now or datetime.now(UTC)
-    remaining = cert.not_valid_after_utc - now
+    days = certfacts.days_left(cert, now)
     status: Status = "ok"
-    if now < cert.not_valid_before_utc or remaining.total_seconds() <= 0:
+    if now < cert.not_valid_before_utc or cert.not_valid_after_utc <= now:
         status = "failing"
-    elif remaining.days < warning_days:
+    elif days < warning_days:
         status = "degraded"
     return CertificateHealth(
         role=role,
         subject=cert.subject.rfc4514_string(),
-        spiffe_id=spiffe_id_or_none(cert),  # by the server's own X.509-SVID rules
+        spiffe_id=certfacts.spiffe_id_or_none(cert),  # by the server's own X.509-SVID rules
         serial=f"{cert.serial_number:x}",
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        days_left=remaining.days,
+        days_left=days,
         status=status,
     )
 
@@ -97,13 +97,6 @@ class CRLHealth:
         return {key: self.as_dict()[key] for key in keep}
 
 
-def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
-    try:
-        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    except x509.ExtensionNotFound:
-        return None
-
-
 def crl_health(crl: x509.CertificateRevocationList, now: datetime | None = None) -> CRLHealth:
     now = now or datetime.now(UTC)
     this_update, next_update = crl.last_update_utc, crl.next_update_utc
@@ -119,7 +112,7 @@ def crl_health(crl: x509.CertificateRevocationList, now: datetime | None = None)
         status = "failing"  # OpenSSL: "CRL is not yet valid"
     return CRLHealth(
         issuer=crl.issuer.rfc4514_string(),
-        crl_number=_crl_number(crl),
+        crl_number=certfacts.crl_number(crl),
         revoked=len(crl),
         this_update=this_update,
         next_update=next_update,

@@ -1,7 +1,7 @@
 """Who is calling: a `Principal` read from the client certificate in the TLS scope.
 
 Identity comes from the SPIFFE ID in the URI SAN, under the X.509-SVID rules
-(`mtls.svid`), in the trust domain this service is configured for. Reading the
+(`mtls.certfacts`), in the trust domain this service is configured for. Reading the
 subject's CN attribute through a regex, like Spring's `subjectPrincipalRegex`
 but never over the whole DN string, is opt-in.
 A request without the TLS extension is refused, never served as anonymous.
@@ -19,8 +19,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from mtls.certfacts import check_leaf_usage, svid_id
 from mtls.settings import TLSSettings
-from mtls.svid import SvidError, check_leaf_usage, svid_id
+from mtls.spiffe import SvidError
 from mtls.tlsscope import tls_scope
 
 # Where mtls.server keeps the connection's Principal (or IdentityError) in each request scope.

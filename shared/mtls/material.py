@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from mtls import certfacts
 from mtls.settings import TLSSettings
 
 
@@ -93,22 +92,12 @@ def _certificates(setting: str, path: Path, data: bytes, what: str) -> list[x509
 
 
 def chain_is_anchored(material: TLSMaterial) -> bool:
-    """True when the chain ends at, or is signed by, a CA of the trust bundle.
+    """True when the chain leads to a CA of the trust bundle.
 
     A chain cut short (the leaf without its intermediate) is what peers refuse
     as unknown_ca, so a reload must not swap it in.
     """
-    last = material.chain[-1]
-    for ca in material.ca_certs:
-        if last == ca:
-            return True
-        if last.issuer == ca.subject:
-            try:
-                last.verify_directly_issued_by(ca)
-            except (ValueError, TypeError, InvalidSignature):
-                continue
-            return True
-    return False
+    return certfacts.is_anchored(material.chain, material.ca_certs)
 
 
 def _private_key(settings: TLSSettings, data: bytes) -> PrivateKeyTypes:
@@ -127,9 +116,7 @@ def _private_key(settings: TLSSettings, data: bytes) -> PrivateKeyTypes:
 
 
 def _check_pair(settings: TLSSettings, leaf: x509.Certificate, key: PrivateKeyTypes) -> None:
-    pem = serialization.Encoding.PEM
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    if key.public_key().public_bytes(pem, spki) != leaf.public_key().public_bytes(pem, spki):
+    if not certfacts.key_matches(leaf, key):
         raise MaterialError(
             f"MTLS_KEY={settings.key_path}: this key does not match the certificate in "
             f"MTLS_CERT={settings.cert_path}; use the key.pem issued with that certificate"
@@ -137,20 +124,13 @@ def _check_pair(settings: TLSSettings, leaf: x509.Certificate, key: PrivateKeyTy
 
 
 def _check_usage(settings: TLSSettings, leaf: x509.Certificate, roles: tuple[Role, ...]) -> None:
-    try:
-        usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return
     for role in roles:
-        if role.value not in usages:
+        if not certfacts.allows_purpose(leaf, role.value):
             raise MaterialError(
                 f"MTLS_CERT={settings.cert_path}: the certificate lacks the "
                 f"{role.usage_name} extended key usage needed to act as a "
                 f"{role.name.lower()}; reissue it (`make renew NAME=...`)"
             )
-
-
-_CRL_BLOCK = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
 
 
 def _crls(settings: TLSSettings) -> tuple[list[x509.CertificateRevocationList], bytes]:
@@ -159,7 +139,7 @@ def _crls(settings: TLSSettings) -> tuple[list[x509.CertificateRevocationList], 
     data = _read("MTLS_CRL", settings.crl, "the CRL of the issuing CA (crl.pem)")
     _whole_pem("MTLS_CRL", settings.crl, data)
     try:
-        crls = [x509.load_pem_x509_crl(block) for block in _CRL_BLOCK.findall(data)]
+        crls = certfacts.crls_in(data)
     except ValueError:
         crls = []
     if not crls:

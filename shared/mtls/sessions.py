@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography import x509
 
-from mtls.connections import is_revoked
+from mtls.certfacts import is_revoked
 from mtls.errors import Explanation
 
 logger = logging.getLogger(__name__)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from mtls import certfacts
 
 from devpki.keys import describe_key
-from devpki.leaf import spiffe_id_of
 
 _EKU_NAMES = {
     x509.oid.ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
@@ -58,38 +57,26 @@ def _iso(moment: datetime) -> str:
 
 def certificate_facts(cert: x509.Certificate, now: datetime | None = None) -> CertificateFacts:
     """Facts of one certificate; days_left is floored, so it is negative once expired."""
-    moment = now or datetime.now(UTC)
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        san = x509.SubjectAlternativeName([])
-    try:
-        eku_ext = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-        eku = tuple(_EKU_NAMES.get(oid, oid.dotted_string) for oid in eku_ext)
-    except x509.ExtensionNotFound:
-        eku = ()
-    try:
-        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        is_ca = False
+    names = certfacts.subject_names(cert)
+    eku = tuple(_EKU_NAMES.get(oid, oid.dotted_string)
+                for oid in certfacts.extended_key_usage(cert) or ())  # fmt: skip
     fingerprint = cert.fingerprint(hashes.SHA256()).hex().upper()
-    left = (cert.not_valid_after_utc - moment) / timedelta(days=1)
     hash_alg = cert.signature_hash_algorithm
     return CertificateFacts(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
         serial=f"{cert.serial_number:x}",
-        spiffe_id=spiffe_id_of(cert),
-        dns_names=tuple(san.get_values_for_type(x509.DNSName)),
-        ip_addresses=tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress)),
-        uris=tuple(san.get_values_for_type(x509.UniformResourceIdentifier)),
+        spiffe_id=certfacts.spiffe_id_or_none(cert),  # by the server's X.509-SVID rules
+        dns_names=names.dns,
+        ip_addresses=names.ips,
+        uris=names.uris,
         not_before=_iso(cert.not_valid_before_utc),
         not_after=_iso(cert.not_valid_after_utc),
-        days_left=math.floor(left),
+        days_left=certfacts.days_left(cert, now),
         key_type=describe_key(cert.public_key()),
         sha256_fingerprint=":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)),
         eku=eku,
-        is_ca=is_ca,
+        is_ca=certfacts.is_ca(cert),
         signature_hash=hash_alg.name if hash_alg else None,
     )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from mtls.certfacts import spiffe_id_or_none
 
 from devpki.keys import key_to_pem
 from devpki.store import cert_pem
@@ -35,8 +36,8 @@ class Leaf:
 
     @property
     def spiffe_id(self) -> str | None:
-        """First spiffe:// URI SAN, the identity peers authorise."""
-        return spiffe_id_of(self.certificate)
+        """The SPIFFE ID peers authorise, by the server's X.509-SVID rules (else None)."""
+        return spiffe_id_or_none(self.certificate)
 
     def cert_pem(self) -> bytes:
         return cert_pem(self.certificate)
@@ -47,15 +48,3 @@ class Leaf:
     def chain_pem(self) -> bytes:
         """Leaf then intermediate: what a TLS server must send."""
         return b"".join(cert_pem(c) for c in (self.certificate, *self.chain_certificates))
-
-
-def spiffe_id_of(cert: x509.Certificate) -> str | None:
-    """The SPIFFE ID from a certificate's URI SANs, or None."""
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return None
-    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
-        if uri.startswith("spiffe://"):
-            return uri
-    return None

@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from mtls import certfacts
 
 from devpki.builders.common import CLOCK_SKEW, aki_from, key_ids, now
 from devpki.builders.weak import resign_sha1
@@ -131,21 +132,14 @@ def spec_from_certificate(cert: x509.Certificate) -> LeafSpec:
         values = cert.subject.get_attributes_for_oid(oid)
         return str(values[0].value) if values else default
 
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        san = x509.SubjectAlternativeName([])
-    try:
-        eku = tuple(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
-    except x509.ExtensionNotFound:
-        eku = ()
+    names = certfacts.subject_names(cert)
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
     return LeafSpec(
         common_name=attr(NameOID.COMMON_NAME, ""),
         organization=attr(NameOID.ORGANIZATION_NAME, ""),
-        uris=tuple(san.get_values_for_type(x509.UniformResourceIdentifier)),
-        dns=tuple(san.get_values_for_type(x509.DNSName)),
-        ips=tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress)),
-        eku=tuple(eku),
+        uris=names.uris,
+        dns=names.dns,
+        ips=names.ips,
+        eku=certfacts.extended_key_usage(cert) or (),
         days=max(1, round(lifetime / timedelta(days=1))),
     )

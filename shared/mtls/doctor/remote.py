@@ -14,11 +14,13 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
+import h11
 from cryptography import x509
 
+from mtls import certfacts
 from mtls.contexts import diagnostic_context
-from mtls.doctor_http import parse_response, read_all
-from mtls.doctor_report import Check
+from mtls.doctor.http import NoAnswer, get
+from mtls.doctor.report import Check
 from mtls.errors import explain
 
 REFUSED_ON_READ = (ssl.SSLError, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
@@ -35,6 +37,7 @@ class Probe:
     ca_pem: str
     cert: str | None = None
     key: str | None = None
+    key_password: str | None = None
     max_version: str = "1.3"
     timeout: float = 5.0
 
@@ -57,12 +60,8 @@ class RemoteFacts:
 
 
 def _names(cert: x509.Certificate) -> list[str]:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    names = [f"DNS:{name}" for name in san.get_values_for_type(x509.DNSName)]
-    return names + [f"IP:{ip}" for ip in san.get_values_for_type(x509.IPAddress)]
+    names = certfacts.subject_names(cert)
+    return [f"DNS:{name}" for name in names.dns] + [f"IP:{ip}" for ip in names.ips]
 
 
 def _server_certificate(probe: Probe, address: str) -> x509.Certificate | None:
@@ -161,16 +160,11 @@ def _describe_server(tls: ssl.SSLSocket, probe: Probe, facts: RemoteFacts) -> No
 
 
 def _request(tls: ssl.SSLSocket, probe: Probe, facts: RemoteFacts) -> None:
-    request = f"GET {probe.path} HTTP/1.1\r\nHost: {probe.server_name}:{probe.port}\r\n"
     try:
-        tls.sendall((request + "Connection: close\r\n\r\n").encode())
-        data = read_all(tls)
-    except REFUSED_ON_READ as exc:
-        data, reason = b"", explain(exc).reason
-    else:
-        reason = "connection_closed"
-    if not data:
+        facts.status, facts.body = get(tls, probe.path, f"{probe.server_name}:{probe.port}")
+    except (NoAnswer, *REFUSED_ON_READ) as exc:
         sent = "our certificate" if probe.cert else "no certificate"
+        reason = "connection_closed" if isinstance(exc, NoAnswer) else explain(exc).reason
         facts.stop(
             "client",
             "client certificate",
@@ -180,8 +174,10 @@ def _request(tls: ssl.SSLSocket, probe: Probe, facts: RemoteFacts) -> None:
             reason,
         )
         return
+    except h11.ProtocolError as exc:
+        facts.stop("http", "HTTP", f"the answer is not HTTP/1.1 ({exc})", "is this port HTTPS?")
+        return
     facts.add("ok", "client certificate", "accepted (the server answered)")
-    facts.status, facts.body = parse_response(data)
 
 
 def walk(probe: Probe) -> RemoteFacts:
@@ -194,7 +190,11 @@ def walk(probe: Probe) -> RemoteFacts:
     address = str(sock.getpeername()[0])
     try:
         context = diagnostic_context(
-            probe.ca_pem, probe.cert, probe.key, max_version=probe.max_version
+            probe.ca_pem,
+            probe.cert,
+            probe.key,
+            key_password=probe.key_password,
+            max_version=probe.max_version,
         )
         tls = context.wrap_socket(sock, server_hostname=probe.server_name)
     except (ssl.SSLError, OSError) as exc:

@@ -1,4 +1,4 @@
-"""The certificate doctor: `python -m mtls doctor URL --cert --key --ca`.
+"""The certificate doctor's diagnosis: local checks, the connection walk, one verdict.
 
 It checks the local files, then walks the connection step by step, and ends
 with one verdict in plain words: what works, what fails and what to change.
@@ -9,8 +9,6 @@ local files show (expired, another CA, revoked, foreign trust domain).
 
 from __future__ import annotations
 
-import argparse
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +17,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mtls.doctor_local import (
+from mtls.doctor.local import (
     LocalFacts,
     check_chain_order,
     check_names,
@@ -27,11 +25,13 @@ from mtls.doctor_local import (
     check_usage,
     check_validity,
 )
-from mtls.doctor_remote import Probe, walk
-from mtls.doctor_report import Report
-from mtls.doctor_trust import check_issuer, check_revocation
-from mtls.doctor_verdict import verdict
-from mtls.settings import DEFAULT_TRUST_DOMAIN
+from mtls.doctor.remote import Probe, walk
+from mtls.doctor.report import Report
+from mtls.doctor.trust import check_issuer, check_revocation
+from mtls.doctor.verdict import verdict
+from mtls.settings import TLSSettings
+
+_DEFAULTS = TLSSettings.model_fields
 
 
 class DoctorError(Exception):
@@ -43,25 +43,34 @@ class Options:
     url: str
     cert: Path | None = None
     key: Path | None = None
-    ca: Path = Path("certs/generated/ca.crt")
+    ca: Path = _DEFAULTS["pki_dir"].default / "ca.crt"
     crl: Path | None = None
     path: str | None = None
     server_name: str | None = None
     max_tls: str = "1.3"
-    trust_domain: str = DEFAULT_TRUST_DOMAIN
+    trust_domain: str = _DEFAULTS["trust_domain"].default
+    key_password: str | None = None
+    warning_days: int = _DEFAULTS["expiry_warning_days"].default
     timeout: float = 5.0
 
 
 def examine(
-    cert: Path, key: Path, cas: list[x509.Certificate], crl: Path | None, trust_domain: str
+    cert: Path,
+    key: Path,
+    cas: list[x509.Certificate],
+    crl: Path | None,
+    trust_domain: str,
+    *,
+    key_password: str | None = None,
+    warning_days: int = _DEFAULTS["expiry_warning_days"].default,
 ) -> LocalFacts:
     """Every local check, in the order a person would make them."""
     facts = LocalFacts()
-    chain = check_pair(facts, cert, key)
+    chain = check_pair(facts, cert, key, key_password)
     if not chain:
         return facts
     check_chain_order(facts, chain)
-    check_validity(facts, chain[0], datetime.now(UTC))
+    check_validity(facts, chain[0], datetime.now(UTC), warning_days)
     check_names(facts, chain[0], trust_domain)
     check_usage(facts, chain[0])
     check_issuer(facts, chain, cas)
@@ -85,9 +94,17 @@ def diagnose(options: Options) -> Report:
     host, port = parts.hostname or "localhost", parts.port or 443
     cas = _trusted(options.ca)
     crl = options.crl or (options.ca.parent / "crl.pem")
-    local = None
-    if options.cert is not None:
-        local = examine(options.cert, options.key or options.cert, cas, crl, options.trust_domain)
+    local, key = None, options.key or options.cert
+    if options.cert is not None and key is not None:
+        local = examine(
+            options.cert,
+            key,
+            cas,
+            crl,
+            options.trust_domain,
+            key_password=options.key_password,
+            warning_days=options.warning_days,
+        )
     path = options.path or parts.path or "/health"
     probe = Probe(
         host=host,
@@ -96,7 +113,8 @@ def diagnose(options: Options) -> Report:
         server_name=options.server_name or host,
         ca_pem="".join(ca.public_bytes(Encoding.PEM).decode() for ca in cas),
         cert=str(options.cert) if local and local.usable else None,
-        key=str(options.key) if local and local.usable else None,
+        key=str(key) if local and local.usable else None,
+        key_password=options.key_password,
         max_version=options.max_tls,
         timeout=options.timeout,
     )
@@ -106,40 +124,3 @@ def diagnose(options: Options) -> Report:
     report.local, report.connection = (local.checks if local else []), remote.checks
     report.verdict = verdict(local, remote)
     return report
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", help="https://host:port[/path]")
-    parser.add_argument("--cert", type=Path, help="client certificate chain (chain.pem)")
-    parser.add_argument("--key", type=Path, help="its private key (key.pem)")
-    default_ca = os.environ.get("MTLS_CA") or str(
-        Path(os.environ.get("MTLS_PKI_DIR") or "certs/generated") / "ca.crt"
-    )
-    parser.add_argument("--ca", type=Path, default=Path(default_ca), help="trusted CAs (ca.crt)")
-    parser.add_argument("--crl", type=Path, help="CRL to check our serial (default: next to --ca)")
-    parser.add_argument("--path", help="path to GET (default: the URL's, else /health)")
-    parser.add_argument("--server-name", help="name to verify and send as SNI (default: host)")
-    parser.add_argument(
-        "--tls-max", choices=["1.2", "1.3"], default="1.3", help="highest TLS version to offer"
-    )
-    parser.add_argument(
-        "--trust-domain",
-        default=os.environ.get("MTLS_TRUST_DOMAIN") or DEFAULT_TRUST_DOMAIN,
-        help="SPIFFE trust domain the server expects (MTLS_TRUST_DOMAIN)",
-    )
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per network step")
-
-
-def options_from(args: argparse.Namespace) -> Options:
-    return Options(
-        url=args.url,
-        cert=args.cert,
-        key=args.key,
-        ca=args.ca,
-        crl=args.crl,
-        path=args.path,
-        server_name=args.server_name,
-        max_tls=args.tls_max,
-        trust_domain=args.trust_domain,
-        timeout=args.timeout,
-    )

@@ -7,9 +7,9 @@ client, so a refusal after the handshake is explained by the local evidence
 
 from __future__ import annotations
 
-from mtls.doctor_local import LocalFacts
-from mtls.doctor_remote import RemoteFacts
-from mtls.doctor_report import Verdict
+from mtls.doctor.local import LocalFacts
+from mtls.doctor.remote import RemoteFacts
+from mtls.doctor.report import Verdict
 
 SERVER_EXPIRED = "renew the server's certificate on the server: make renew NAME=<server>"
 SERVER_UNTRUSTED = (

@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from mtls.doctor_report import Check
-from mtls.svid import SvidError, check_leaf_usage, spiffe_id_of
-
-EXPIRY_WARNING_DAYS = 30
+from mtls import certfacts
+from mtls.doctor.report import Check
+from mtls.spiffe import SvidError
 
 
 @dataclass
@@ -52,24 +50,17 @@ def _load_certs(path: Path) -> list[x509.Certificate]:
         return [x509.load_der_x509_certificate(data)]
 
 
-def public_key_bytes(owner: Any) -> bytes:
-    """The SubjectPublicKeyInfo of a certificate or private key, to compare them."""
-    return bytes(
-        owner.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-
-
-def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def _load_key(key_path: Path, password: str | None) -> Any:
+    secret = password.encode() if password else None
     try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+        return serialization.load_pem_private_key(key_path.read_bytes(), password=secret)
+    except TypeError:
+        raise ValueError("the key is encrypted and no password was given") from None
 
 
-def check_pair(facts: LocalFacts, cert_path: Path, key_path: Path) -> list[x509.Certificate]:
+def check_pair(
+    facts: LocalFacts, cert_path: Path, key_path: Path, key_password: str | None = None
+) -> list[x509.Certificate]:
     """Certificate and key readable and matching; the chain as read."""
     try:
         chain = _load_certs(cert_path)
@@ -79,15 +70,13 @@ def check_pair(facts: LocalFacts, cert_path: Path, key_path: Path) -> list[x509.
     leaf = facts.leaf = chain[0]
     facts.add("ok", "certificate", f"{cert_path}: {leaf.subject.rfc4514_string()}")
     try:
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        facts.add("fail", "key", f"{key_path}: cannot read it ({exc})", "pass the key.pem")
+        key = _load_key(key_path, key_password)
+    except (OSError, ValueError) as exc:
+        fix = "pass the key.pem; for an encrypted key set MTLS_KEY_PASSWORD (as the services do)"
+        facts.add("fail", "key", f"{key_path}: cannot read it ({exc})", fix)
         return chain
-    if public_key_bytes(key) != public_key_bytes(leaf):
-        owner = next(
-            (n for n, c in enumerate(chain[1:], 2) if public_key_bytes(c) == public_key_bytes(key)),
-            0,
-        )
+    if not certfacts.key_matches(leaf, key):
+        owner = next((n for n, c in enumerate(chain[1:], 2) if certfacts.key_matches(c, key)), 0)
         detail = f"{key_path} does not belong to the first certificate of {cert_path}"
         fix = "use the key.pem issued together with this certificate"
         if owner:
@@ -102,7 +91,7 @@ def check_pair(facts: LocalFacts, cert_path: Path, key_path: Path) -> list[x509.
 
 def check_chain_order(facts: LocalFacts, chain: list[x509.Certificate]) -> None:
     for position, (cert, issuer) in enumerate(pairwise(chain), start=1):
-        if not issued_by(cert, issuer):
+        if not certfacts.issued_by(cert, issuer):
             facts.add(
                 "fail",
                 "chain order",
@@ -119,8 +108,10 @@ def check_chain_order(facts: LocalFacts, chain: list[x509.Certificate]) -> None:
     facts.add("info", "client sends", sent)
 
 
-def check_validity(facts: LocalFacts, leaf: x509.Certificate, now: datetime) -> None:
-    days = (leaf.not_valid_after_utc - now).days
+def check_validity(
+    facts: LocalFacts, leaf: x509.Certificate, now: datetime, warning_days: int
+) -> None:
+    days = certfacts.days_left(leaf, now)
     after = leaf.not_valid_after_utc.isoformat()
     if now < leaf.not_valid_before_utc:
         facts.not_yet_valid = True
@@ -130,24 +121,18 @@ def check_validity(facts: LocalFacts, leaf: x509.Certificate, now: datetime) -> 
     elif now > leaf.not_valid_after_utc:
         facts.expired = True
         facts.add("fail", "validity", f"EXPIRED on {after}", "renew it: make renew NAME=<name>")
-    elif days < EXPIRY_WARNING_DAYS:
+    elif days < warning_days:
         facts.add("warn", "validity", f"{days} days left (until {after})", "renew it soon")
     else:
         facts.add("ok", "validity", f"{days} days left (until {after})")
 
 
 def check_names(facts: LocalFacts, leaf: x509.Certificate, trust_domain: str) -> None:
-    """The SANs, and the SPIFFE ID by the same rules as the server (mtls.svid)."""
+    """The SANs, and the SPIFFE ID by the same rules as the server (mtls.certfacts)."""
+    names = certfacts.subject_names(leaf)
+    facts.add("info", "SANs", ", ".join([*names.uris, *names.dns, *names.ips]) or "(none)")
     try:
-        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        san = x509.SubjectAlternativeName([])
-    names = [*san.get_values_for_type(x509.UniformResourceIdentifier)]
-    names += [*san.get_values_for_type(x509.DNSName)]
-    names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
-    facts.add("info", "SANs", ", ".join(names) or "(none)")
-    try:
-        spiffe_id = spiffe_id_of(leaf)
+        spiffe_id = certfacts.spiffe_id_of(leaf)
     except SvidError as exc:
         facts.foreign_spiffe_id = "(none usable)"
         fix = f"issue it with exactly one URI SAN, spiffe://{trust_domain}/<name>"
@@ -166,20 +151,18 @@ def check_names(facts: LocalFacts, leaf: x509.Certificate, trust_domain: str) ->
 
 
 def check_usage(facts: LocalFacts, leaf: x509.Certificate) -> None:
-    """Key usage and CA-ness by the server's rules (mtls.svid), then the EKU."""
+    """Key usage and CA-ness by the server's rules (mtls.certfacts), then the EKU."""
     try:
-        check_leaf_usage(leaf)
+        certfacts.check_leaf_usage(leaf)
     except SvidError as exc:
         facts.purpose_problem = str(exc)
         facts.add("fail", "key usage", str(exc), "reissue it: python -m devpki issue <name>")
     else:
         facts.add("ok", "key usage", "digitalSignature, not a CA")
-    try:
-        usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
+    if certfacts.extended_key_usage(leaf) is None:
         facts.add("ok", "EKU", "no EKU extension: any use allowed")
         return
-    if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
+    if not certfacts.allows_purpose(leaf, ExtendedKeyUsageOID.CLIENT_AUTH):
         facts.purpose_problem = "its extended key usage lacks clientAuth"
         facts.add(
             "fail", "EKU", "extended key usage lacks clientAuth: a server refuses it",

@@ -17,7 +17,7 @@ METHOD = """## How it is measured
   checking on for our servers and `s_server`).
 - Kept-alive endpoint: `GET /ping` of a bench app built with the toolkit
   (`secure_app`, `allow("storefront")`, access log on): identity and policy are
-  checked on every request. mTLS runs through `mtls.server.serve`; plain HTTP
+  checked on every request. mTLS runs through `mtls.protocol.serve`; plain HTTP
   and server-only TLS use the same toolkit protocol and uvicorn settings
   (uvloop, httptools), with the TLS contexts left out or the client
   certificate request turned off, and a bench middleware that hands the app
@@ -57,7 +57,7 @@ numbers supported.
 | --- | --- | --- | --- |
 | payments' outbox sends at most 16 events at once (`DELIVERY_CONCURRENCY`); it sent every due event (up to 50) at once | 10-37 new handshakes at orders per 4-6 s window of the chain (0.03-0.12 per request): the pool grew to each pass's peak | 0 in every window after a 2 s warm-up | yes |
 | the same at 8 at once | 0 handshakes, but at ~300 orders/s the events fell behind: 550-2600 undelivered when a window closed | | no: 16, and a pass that delivered a full batch (50) is followed at once by the next instead of after `PAYMENTS_OUTBOX_INTERVAL`: 0-56 undelivered (the ones settled within the last pass) |
-| idle kept-alive: server 15 s (`mtls.server.KEEP_ALIVE_TIMEOUT`), client pool 10 s (`mtls.client.KEEPALIVE_EXPIRY`); both were 5 s | any pause of 5 s (here: the plain chain's turn, ~8.5 s) cost every pooled connection a new handshake, and equal timeouts let a request race the server's close | pools survive pauses shorter than 10 s; the client always drops first | yes (20 s / 30 s also worked here, but idle connections then outlived the 15 s in which the load test expects descriptors back) |
+| idle kept-alive: server 15 s (`mtls.protocol.KEEP_ALIVE_TIMEOUT`), client pool 10 s (`mtls.client.KEEPALIVE_EXPIRY`); both were 5 s | any pause of 5 s (here: the plain chain's turn, ~8.5 s) cost every pooled connection a new handshake, and equal timeouts let a request race the server's close | pools survive pauses shorter than 10 s; the client always drops first | yes (20 s / 30 s also worked here, but idle connections then outlived the 15 s in which the load test expects descriptors back) |
 | `PeerClient` on aiohttp's pool under the httpx API (`mtls.transport`, httpx-aiohttp) instead of httpcore | CPU per order: orders 4.3-8.2 ms, payments 2.4-4.6 ms; mTLS chain 10-20% more CPU than plain | orders 2.7-3.9 ms, payments 1.5-2.5 ms; mTLS and plain within noise | yes: the client, not TLS, was the bottleneck (httpcore's TLS runs in Python through anyio) |
 | one TLS record per response (`mtls.coalesce`) | mTLS `GET /ping` 200-227 µs server CPU per request (plain 171-217) | 171-196 µs | yes (the "plain HTTP, writes coalesced" row shows the same saving without TLS) |
 | server leaf PEM encoded once, client subject parsed once per certificate | CPU profile: both on every connection (~0.1-0.2 ms under the profiler) | gone from the profile; handshake ratio to s_server unchanged within noise (~1.35-1.45x) | yes (free) |

@@ -90,8 +90,11 @@ def bench_env(extra: Mapping[str, str]) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("MTLS_", "ORDERS_", "PAYMENTS_"))
     }
+    inherited = env.get("PYTHONPATH", "")
     env.update(extra)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    # A server from another checkout (bench.compare) brings its own path; others import this one.
+    own = extra.get("PYTHONPATH") or str(REPO)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [own, inherited]))
     return env
 
 

@@ -5,12 +5,11 @@
 
 The services and the toolkit have no insecure switch, and this module adds
 none to them: it lives in bench/ and wires the toolkit's own pieces
-differently. Plain HTTP uses the toolkit's protocol with no TLS contexts (it
-then serves the plain socket); server-only TLS uses the toolkit's server
-context with the client-certificate request turned off. So the identity and
-policy dependencies still have a caller to check, `BenchIdentity` puts a
-fixed client certificate into the ASGI TLS extension when the connection
-carried none. mTLS runs through `mtls.server.serve`, exactly as the services.
+differently. Plain HTTP is uvicorn's own protocol (`PlainProtocol`); server-only
+TLS uses the toolkit's protocol and server context with the client-certificate
+request turned off. So the policy dependencies still have a caller to check,
+`BenchIdentity` puts the Principal of a fixed certificate in the scope when the
+connection carried none. mTLS runs through `mtls.protocol.serve`, exactly as the services.
 """
 
 from __future__ import annotations
@@ -20,38 +19,36 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import Depends, FastAPI
 from mtls import Principal, TLSContexts, TLSSettings, allow
+from mtls.app import secure_app
 from mtls.coalesce import CoalescingTransport
 from mtls.contexts import server_context
-from mtls.identity import IDENTITY_KEY
+from mtls.identity import IDENTITY_KEY, connection_identity
 from mtls.logs import configure_logging, uvicorn_log_config
-from mtls.runner import serve
-from mtls.server import KEEP_ALIVE_TIMEOUT, HttpToolsTLSProtocol, protocol_for
-from mtls.service import secure_app
-from mtls.tlsscope import tls_scope
+from mtls.process import serve
+from mtls.protocol import KEEP_ALIVE_TIMEOUT, protocol_for
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-PemFor = Callable[[dict[str, Any]], str]
+PrincipalFor = Callable[[dict[str, Any]], Principal]
 
 
 class BenchIdentity:
-    """Fills the TLS extension's client certificate from `pem_for(scope)` when there is none."""
+    """Gives a request without a client certificate the identity `principal_for(scope)`.
 
-    def __init__(self, app: Any, pem_for: PemFor) -> None:
-        self.app, self.pem_for = app, pem_for
+    Plain HTTP and server-only TLS carry no client certificate, so the toolkit put no
+    identity (or a refusal) in the scope; this puts the one the bench stands in for.
+    """
+
+    def __init__(self, app: Any, principal_for: PrincipalFor) -> None:
+        self.app, self.principal_for = app, principal_for
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            tls = tls_scope(scope) or {}
-            if not tls.get("client_cert_chain"):
-                extensions = scope.get("extensions") or {}
-                tls = {**tls, "client_cert_chain": [self.pem_for(scope)]}
-                scope["extensions"] = {**extensions, "tls": tls}
-                scope.pop(IDENTITY_KEY, None)  # "no certificate": read the one put here instead
+        if scope["type"] == "http" and not isinstance(scope.get(IDENTITY_KEY), Principal):
+            scope[IDENTITY_KEY] = self.principal_for(scope)
         await self.app(scope, receive, send)
 
 
@@ -67,20 +64,18 @@ class ServerOnlyTLS:
         """Nothing reloads during a bench run."""
 
 
-class PlainProtocol(HttpToolsTLSProtocol):
-    """The toolkit's protocol with no contexts: it serves the plain socket."""
-
-    tls_contexts = None
+class PlainProtocol(HttpToolsProtocol):
+    """uvicorn's own httptools protocol on the plain socket: the baseline without TLS."""
 
 
-class PlainCoalescingProtocol(PlainProtocol):
+class PlainCoalescingProtocol(HttpToolsProtocol):
     """Plain HTTP that also joins a response's writes, as the toolkit does over TLS.
 
     For the kept-alive comparison only: it separates what TLS costs from what
     coalescing saves."""
 
-    def _tls_ready(self, transport: asyncio.BaseTransport, server_pem: str | None = None) -> None:
-        super()._tls_ready(CoalescingTransport(transport), server_pem)  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
 
 
 def ping_app(contexts: TLSContexts) -> FastAPI:
@@ -95,7 +90,7 @@ def ping_app(contexts: TLSContexts) -> FastAPI:
 
 
 def serve_like_the_toolkit(app: Any, port: int, protocol: type[asyncio.Protocol]) -> None:
-    """uvicorn with the settings of `mtls.server.serve` (uvloop, httptools, no access log)."""
+    """uvicorn with the settings of `mtls.protocol.serve` (uvloop, httptools, no access log)."""
     configure_logging()
     config = uvicorn.Config(
         app,
@@ -115,13 +110,18 @@ def serve_like_the_toolkit(app: Any, port: int, protocol: type[asyncio.Protocol]
         runner.run(server.serve())
 
 
-def _pem(pki: Path, name: str) -> str:
-    return (pki / name / "cert.pem").read_text()
+def _principal(contexts: TLSContexts, name: str) -> Principal:
+    """`name`'s Principal, read from its certificate by the toolkit's own rules."""
+    der = (contexts.settings.pki_dir / name / "cert.pem").read_bytes()
+    identity = connection_identity(ssl.PEM_cert_to_DER_cert(der.decode()), contexts.settings)
+    if not isinstance(identity, Principal):
+        raise SystemExit(f"bench: {name}'s certificate maps to no principal: {identity}")
+    return identity
 
 
 def run_ping(mode: str, port: int) -> None:
     contexts = TLSContexts(TLSSettings())
-    storefront = _pem(contexts.settings.pki_dir, "storefront")
+    storefront = _principal(contexts, "storefront")
     app = BenchIdentity(ping_app(contexts), lambda scope: storefront)
     if mode == "mtls":
         serve(app, contexts, "127.0.0.1", port)
@@ -136,13 +136,12 @@ def run_ping(mode: str, port: int) -> None:
 def run_chain_plain(service: str) -> None:
     """orders or payments over plain HTTP; the caller is known from the route it calls."""
     contexts = TLSContexts(TLSSettings())
-    pki = contexts.settings.pki_dir
     if service == "orders":
         from orders.app import create_app as create_orders
         from orders.settings import OrdersSettings
 
         orders_settings = OrdersSettings()
-        storefront, payments = _pem(pki, "storefront"), _pem(pki, "payments")
+        storefront, payments = _principal(contexts, "storefront"), _principal(contexts, "payments")
         app = BenchIdentity(
             create_orders(contexts, orders_settings),
             lambda scope: payments if scope["path"].endswith("/payment-events") else storefront,
@@ -153,7 +152,7 @@ def run_chain_plain(service: str) -> None:
         from payments.settings import PaymentsSettings
 
         payments_settings = PaymentsSettings()
-        orders = _pem(pki, "orders")
+        orders = _principal(contexts, "orders")
         app = BenchIdentity(create_payments(contexts, payments_settings), lambda scope: orders)
         port = payments_settings.port
     serve_like_the_toolkit(app, port, PlainProtocol)

@@ -135,7 +135,7 @@ def test_request_without_tls_is_refused_not_served_as_anonymous(default_pki: Dev
 def test_the_identity_of_the_connection_is_read_from_the_scope_not_reparsed(
     default_pki: DevPKI,
 ) -> None:
-    """mtls.server computes the caller once per connection; requests only read it."""
+    """mtls.protocol computes the caller once per connection; requests only read it."""
     from mtls import TLSSettings
     from mtls.identity import IDENTITY_KEY, IdentityError, connection_identity, principal_from_scope
 
@@ -145,14 +145,14 @@ def test_the_identity_of_the_connection_is_read_from_the_scope_not_reparsed(
     )
     storefront_pem = default_pki.leaf("storefront").cert_pem().decode()
     scope = {IDENTITY_KEY: ops, "extensions": {"tls": {"client_cert_chain": [storefront_pem]}}}
-    assert principal_from_scope(scope, settings).name == "ops"
+    assert principal_from_scope(scope).name == "ops"
 
     refused = connection_identity(None, settings)
     assert isinstance(refused, IdentityError)
     depths = []
     for _ in range(3):  # the kept refusal is raised afresh: no traceback grows request by request
         try:
-            principal_from_scope({IDENTITY_KEY: refused}, settings)
+            principal_from_scope({IDENTITY_KEY: refused})
         except IdentityError as exc:
             depths.append(len(traceback.extract_tb(exc.__traceback__)))
     assert len(set(depths)) == 1

@@ -18,7 +18,7 @@ def uvicorn_cli(request: pytest.FixtureRequest, default_pki: DevPKI) -> Iterator
     pki_dir, port = default_pki.directory, free_port()
     args = [
         "--factory", "echo_app:create_app_from_env",
-        "--http", f"mtls.server:{request.param}",
+        "--http", f"mtls.protocol:{request.param}",
         "--ssl-certfile", str(pki_dir / "orders" / "chain.pem"),
         "--ssl-keyfile", str(pki_dir / "orders" / "key.pem"),
         "--ssl-ca-certs", str(pki_dir / "ca.crt"),

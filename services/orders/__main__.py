@@ -1,6 +1,6 @@
 """`python -m orders`: serve orders over mTLS (settings from MTLS_* and ORDERS_*)."""
 
-from mtls.runner import main
+from mtls.process import main
 
 from orders.app import create_app
 from orders.settings import OrdersSettings

@@ -1,6 +1,6 @@
 """`python -m payments`: serve payments over mTLS (settings from MTLS_* and PAYMENTS_*)."""
 
-from mtls.runner import main
+from mtls.process import main
 
 from payments.app import create_app
 from payments.settings import PaymentsSettings

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from mtls import PeerClient, TLSContexts
-from mtls.service import secure_app, service_app
+from mtls.app import secure_app, service_app
 from mtls.storage import open_database
 
 from payments.outbox import Outbox

@@ -2,7 +2,7 @@
 
 Where to look:
 - `mtls.contexts`  builds every ssl.SSLContext (the only module that does);
-- `mtls.server`    terminates mTLS in uvicorn and fills the ASGI TLS extension;
+- `mtls.protocol`    terminates mTLS in uvicorn and fills the ASGI TLS extension;
 - `mtls.identity`  reads the caller's Principal from the client certificate;
 - `mtls.authz`     decides who may call which route (deny by default);
 - `mtls.client`    calls a peer over mTLS with httpx;

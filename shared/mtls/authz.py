@@ -25,7 +25,6 @@ from starlette.routing import BaseRoute
 from mtls.identity import CertificateExpired, IdentityError, Principal, principal_from_scope
 from mtls.logs import audit
 from mtls.metrics import AUTHZ_DENIALS, CONNECTIONS_CLOSED
-from mtls.settings import TLSSettings
 from mtls.tlsscope import peer_of
 
 ANY_PRINCIPAL = "*"
@@ -71,21 +70,15 @@ def allow(*principals: str) -> Allow:
 
 
 def authenticate(request: Request) -> Principal:
-    """The caller's principal, kept on the request; 403 with the reason when there is none.
+    """The caller's principal, read from the scope; 403 with the reason when there is none.
 
     An expired certificate (on a kept-alive connection or a resumed session) is refused
     here, and its connection closes after this answer.
     """
-    cached = getattr(request.state, "principal", None)
-    if isinstance(cached, Principal):
-        return cached
-    settings: TLSSettings = request.app.state.tls_settings
     try:
-        principal = principal_from_scope(request.scope, settings).require_unexpired()
+        return principal_from_scope(request.scope).require_unexpired()
     except IdentityError as exc:
         _refuse_identity(request, exc)
-    request.state.principal = principal
-    return principal
 
 
 def _refuse_identity(request: Request, exc: IdentityError) -> NoReturn:

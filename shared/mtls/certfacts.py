@@ -76,17 +76,10 @@ def is_ca(cert: x509.Certificate) -> bool:
     return constraints is not None and constraints.ca
 
 
-def public_key_der(owner: Any) -> bytes:
-    """The SubjectPublicKeyInfo of a certificate or a private key, to compare the two."""
-    return bytes(
-        owner.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-
-
 def key_matches(cert: x509.Certificate, key: Any) -> bool:
-    return public_key_der(key) == public_key_der(cert)
+    """Whether a private key is the one of the certificate (their public keys are equal)."""
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return bool(key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki))
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -192,21 +185,13 @@ def crl_number(crl: x509.CertificateRevocationList) -> int | None:
 
 
 def _same_issuer(crl: x509.CertificateRevocationList, cert: x509.Certificate) -> bool:
-    """The CRL is by the certificate's issuer: same name and, where both carry it, same key.
-
-    Names alone do not tell two CAs apart: a rotated CA often keeps its name.
-    """
-    if crl.issuer != cert.issuer:
-        return False
+    """The CRL is by the certificate's issuer: same name and, where both say, the same key
+    (names alone do not tell two CAs apart: a rotated CA often keeps its name)."""
     crl_key = extension(crl, x509.AuthorityKeyIdentifier)
     cert_key = extension(cert, x509.AuthorityKeyIdentifier)
-    if (
-        crl_key is None
-        or cert_key is None
-        or None in (crl_key.key_identifier, cert_key.key_identifier)
-    ):
-        return True
-    return crl_key.key_identifier == cert_key.key_identifier
+    crl_id = crl_key.key_identifier if crl_key else None
+    cert_id = cert_key.key_identifier if cert_key else None
+    return crl.issuer == cert.issuer and (crl_id is None or cert_id is None or crl_id == cert_id)
 
 
 def revocation_of(

@@ -22,7 +22,7 @@ from mtls.transport import PooledTransport
 
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 # An idle pooled connection is dropped by the client before the server would close it
-# (mtls.server.KEEP_ALIVE_TIMEOUT), so a request never races the server's close, and a
+# (mtls.protocol.KEEP_ALIVE_TIMEOUT), so a request never races the server's close, and a
 # pause of a few seconds costs no new handshake.
 KEEPALIVE_EXPIRY = 10.0
 

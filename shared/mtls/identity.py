@@ -4,7 +4,10 @@ Identity comes from the SPIFFE ID in the URI SAN, under the X.509-SVID rules
 (`mtls.certfacts`), in the trust domain this service is configured for. Reading the
 subject's CN attribute through a regex, like Spring's `subjectPrincipalRegex`
 but never over the whole DN string, is opt-in.
-A request without the TLS extension is refused, never served as anonymous.
+The server computes it once per connection, right after the handshake
+(`connection_identity`), and puts it in every request scope under IDENTITY_KEY;
+policy and the access log only read it there. A request without it is refused,
+never served as anonymous.
 """
 
 from __future__ import annotations
@@ -22,9 +25,8 @@ from cryptography.x509.oid import NameOID
 from mtls.certfacts import check_leaf_usage, svid_id
 from mtls.settings import TLSSettings
 from mtls.spiffe import SvidError
-from mtls.tlsscope import tls_scope
 
-# Where mtls.server keeps the connection's Principal (or IdentityError) in each request scope.
+# Where mtls.protocol keeps the connection's Principal (or IdentityError) in each request scope.
 IDENTITY_KEY = "mtls.identity"
 
 
@@ -137,16 +139,6 @@ def principal_of(
 
 
 @functools.lru_cache(maxsize=1024)
-def principal_from_pem(pem: str, trust_domain: str, source: str, cn_regex: str) -> Principal:
-    """A PEM client certificate's Principal (cached: one parse per certificate)."""
-    try:
-        cert = x509.load_pem_x509_certificate(pem.encode())
-    except ValueError:
-        raise IdentityError("the client certificate cannot be parsed") from None
-    return principal_of(cert, trust_domain, source, cn_regex)
-
-
-@functools.lru_cache(maxsize=1024)
 def _identity_of_der(
     der: bytes, trust_domain: str, source: str, cn_regex: str
 ) -> Principal | IdentityError:
@@ -159,7 +151,7 @@ def _identity_of_der(
 
 
 def connection_identity(der: bytes | None, settings: TLSSettings) -> Principal | IdentityError:
-    """Who is on this connection: computed once, after the handshake (mtls.server), and put in
+    """Who is on this connection: computed once, after the handshake (mtls.protocol), and put in
     every request scope under IDENTITY_KEY; a refusal is kept, so each request repeats it."""
     if not der:
         return IdentityError("no client certificate was presented on this connection")
@@ -167,23 +159,24 @@ def connection_identity(der: bytes | None, settings: TLSSettings) -> Principal |
     return _identity_of_der(der, settings.trust_domain, source, regex)
 
 
-def principal_from_scope(scope: Mapping[str, Any], settings: TLSSettings) -> Principal:
-    """The caller of this request; IdentityError when there is none to trust.
+def certificate_subject(identity: Principal | IdentityError) -> str | None:
+    """The client leaf's subject (the TLS extension's client_cert_name), if it was parsed."""
+    if isinstance(identity, Principal):
+        return identity.subject
+    return identity.certificate.subject if identity.certificate else None
 
-    The connection's identity when mtls.server put it in the scope; otherwise (the plain
-    uvicorn command line, an in-process test) read from the TLS extension's certificate.
+
+def principal_from_scope(scope: Mapping[str, Any]) -> Principal:
+    """The caller of this request, as mtls.protocol found it after the handshake.
+
+    IdentityError when there is none to trust: no certificate, one that maps to no
+    principal, or a request that did not come through mtls.protocol (no anonymous access).
     """
     known = scope.get(IDENTITY_KEY)
     if isinstance(known, Principal):
         return known
     if isinstance(known, IdentityError):  # a fresh one: a kept exception would grow its traceback
         raise IdentityError(str(known), known.certificate)
-    tls = tls_scope(scope)
-    if tls is None:
-        raise IdentityError("the request did not arrive over TLS; no anonymous access")
-    chain = tls.get("client_cert_chain") or []
-    if not chain:
-        raise IdentityError("no client certificate was presented on this connection")
-    return principal_from_pem(
-        chain[0], settings.trust_domain, settings.principal_source, settings.cn_regex
+    raise IdentityError(
+        "the request did not arrive over mTLS through mtls.protocol; no anonymous access"
     )

@@ -36,7 +36,7 @@ class JSONFormatter(logging.Formatter):
 
 
 class _DropPlainHTTPBanner(logging.Filter):
-    """uvicorn announces http:// because `mtls.server` terminates TLS, not uvicorn."""
+    """uvicorn announces http:// because `mtls.protocol` terminates TLS, not uvicorn."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         plain = isinstance(record.args, tuple) and record.args[:1] == ("http",)

@@ -1,9 +1,10 @@
 """The ASGI TLS extension: what the app may know about the connection's TLS.
 
-uvicorn does not fill `scope["extensions"]["tls"]`; `mtls.server` does, with
-the dictionary built here once per connection. The field shape follows the
-ASGI TLS extension (v0.2) and lives only in this module, since the spec is
-still being revised.
+uvicorn does not fill `scope["extensions"]["tls"]`; `mtls.protocol` does, with
+the dictionary built here once per connection, and puts the caller's identity
+beside it (`WithConnectionScope`). The field shape follows the ASGI TLS
+extension (v0.2) and lives only in this module, since the spec is still being
+revised.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+
+from mtls.identity import IDENTITY_KEY
 
 TLS_VERSION_CODES = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
@@ -38,15 +41,6 @@ def _peer_chain(ssl_object: ssl.SSLObject) -> list[str]:
     return [ssl.DER_cert_to_PEM_cert(der) for der in ders]
 
 
-@functools.lru_cache(maxsize=1024)
-def _subject_name(pem: str) -> str | None:
-    """Parsed once per client certificate, not once per connection (see make bench)."""
-    try:
-        return x509.load_pem_x509_certificate(pem.encode()).subject.rfc4514_string()
-    except ValueError:
-        return None
-
-
 @functools.lru_cache(maxsize=8)
 def certificate_file_leaf_pem(path: str) -> str | None:
     """The first certificate of a PEM file (uvicorn's `--ssl-certfile`), read once.
@@ -61,19 +55,41 @@ def certificate_file_leaf_pem(path: str) -> str | None:
     return certs[0].public_bytes(serialization.Encoding.PEM).decode() if certs else None
 
 
-def tls_extension(ssl_object: ssl.SSLObject, server_cert_pem: str | None) -> dict[str, Any]:
-    """The `tls` extension dictionary for every request on this connection."""
+def tls_extension(
+    ssl_object: ssl.SSLObject, server_cert_pem: str | None, client_cert_name: str | None
+) -> dict[str, Any]:
+    """The `tls` extension dictionary for every request on this connection.
+
+    `client_cert_name` is the client leaf's subject, from the certificate the connection's
+    identity was read from (parsed once, in mtls.identity).
+    """
     chain = _peer_chain(ssl_object)
     cipher = ssl_object.cipher()
     return {
         "server_cert": server_cert_pem,
         "client_cert_chain": chain,
-        "client_cert_name": _subject_name(chain[0]) if chain else None,
+        "client_cert_name": client_cert_name,
         # With CERT_REQUIRED a certificate that fails verification fails the handshake.
         "client_cert_error": None,
         "tls_version": TLS_VERSION_CODES.get(ssl_object.version() or ""),
         "cipher_suite": _cipher_suite_ids().get(cipher[0]) if cipher else None,
     }
+
+
+class WithConnectionScope:
+    """Adds one connection's TLS extension and caller identity to each of its request scopes:
+    the extension under scope["extensions"]["tls"] (ASGI), the identity under IDENTITY_KEY."""
+
+    __slots__ = ("app", "identity", "tls")
+
+    def __init__(self, app: Any, tls: dict[str, Any], identity: object) -> None:
+        self.app, self.tls, self.identity = app, tls, identity
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["extensions"] = {**(scope.get("extensions") or {}), "tls": dict(self.tls)}
+            scope[IDENTITY_KEY] = self.identity
+        await self.app(scope, receive, send)
 
 
 def tls_scope(scope: Mapping[str, Any]) -> dict[str, Any] | None:

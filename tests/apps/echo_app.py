@@ -12,8 +12,8 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from mtls import Principal, TLSContexts, TLSSettings, allow
-from mtls.runner import run_service
-from mtls.service import secure_app
+from mtls.app import secure_app
+from mtls.process import run_service
 
 
 def create_app(contexts: TLSContexts) -> FastAPI:

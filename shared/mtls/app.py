@@ -1,7 +1,7 @@
 """Wiring the toolkit into a FastAPI app: one call, `secure_app(app, contexts)`.
 
-It adds what every mTLS service needs and nothing service-specific: the
-settings the identity dependency reads, `/health` and `/metrics` with their
+It adds what every mTLS service needs and nothing service-specific:
+`/health` and `/metrics` with their
 policies, the OpenAPI schema and docs behind authentication, the access log
 with the caller's principal, and the deny-by-default check of every route.
 """
@@ -23,7 +23,6 @@ from mtls.identity import IdentityError, principal_from_scope
 from mtls.logs import ACCESS_LOGGER
 from mtls.metrics import REQUESTS, exposition
 from mtls.reload import TLSContexts
-from mtls.settings import TLSSettings
 from mtls.tlsscope import peer_of
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -58,8 +57,8 @@ def _toolkit_routes() -> APIRouter:
 class AccessLog:
     """One JSON line per request, naming the caller's principal."""
 
-    def __init__(self, app: Any, settings: TLSSettings) -> None:
-        self.app, self.settings = app, settings
+    def __init__(self, app: Any) -> None:
+        self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -80,7 +79,7 @@ class AccessLog:
 
     def _log(self, scope: dict[str, Any], status: int, seconds: float) -> None:
         try:
-            caller = principal_from_scope(scope, self.settings)
+            caller = principal_from_scope(scope)
             principal, serial = caller.name, f"{caller.serial:x}"
         except IdentityError:
             principal = serial = "-"
@@ -117,10 +116,9 @@ def service_app(title: str, summary: str, lifespan: Any) -> FastAPI:
 
 def secure_app(app: FastAPI, contexts: TLSContexts) -> FastAPI:
     """Add the toolkit's routes and access log, then refuse routes without a policy."""
-    app.state.tls_settings = contexts.settings
     app.state.tls_contexts = contexts
     app.include_router(_toolkit_routes())
-    app.add_middleware(AccessLog, settings=contexts.settings)
+    app.add_middleware(AccessLog)
     app.add_exception_handler(RequestValidationError, authorize_before_validation)  # type: ignore[arg-type]
     require_policies(app)
     return app

@@ -21,8 +21,8 @@ from mtls.authz import UndeclaredPolicyError
 from mtls.health import expiry_warnings
 from mtls.logs import audit, configure_logging, uvicorn_log_config
 from mtls.material import MaterialError
+from mtls.protocol import KEEP_ALIVE_TIMEOUT, protocol_for
 from mtls.reload import TLSContexts
-from mtls.server import KEEP_ALIVE_TIMEOUT, protocol_for
 from mtls.settings import ServiceSettings, TLSSettings
 
 EXIT_CONFIGURATION = 2

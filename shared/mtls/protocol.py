@@ -1,27 +1,21 @@
-"""uvicorn, terminating mTLS itself and telling the app who is calling.
+"""uvicorn's HTTP protocols, terminating mTLS themselves and telling the app who is calling.
 
-uvicorn's own TLS (its `--ssl-*` options or `ssl_context_factory`) hands the
-socket to the event loop, which drops a refused handshake silently and never
-shows the app the client certificate. These protocols instead accept plain
-TCP and run the handshake with `loop.start_tls` using the *current* server
-context (hot reload for free), so a refused handshake is caught where it
-happens: logged with peer address and reason, and counted. A resumed session
-is refused when its certificate has expired or been revoked since (a
-resumption shows none). Once the handshake is done, the connection's app is
-wrapped to add the ASGI TLS extension to every request scope, and the limits
-uvicorn lacks (mtls.limits) watch the connection; uvicorn's request handling
-is not copied. The process around it (settings, uvicorn) is `mtls.runner`.
+They accept plain TCP, run the handshake (`mtls.handshake`), then give uvicorn's
+own protocol the TLS transport: uvicorn's request handling is not copied. Once
+the handshake is done, the connection's app is wrapped to add the ASGI TLS
+extension and the caller's identity (computed here, once per connection) to
+every request scope, and the limits uvicorn lacks (`mtls.limits`) watch the
+connection. The process around it (settings, uvicorn, signals) is `mtls.process`.
 
-Started from the plain `uvicorn` command line (`--http mtls.server:HttpToolsTLSProtocol`
+Started from the plain `uvicorn` command line (`--http mtls.protocol:HttpToolsTLSProtocol`
 with `--ssl-certfile ... --ssl-ca-certs ... --ssl-cert-reqs 2`), the loop has
-already done the handshake and the protocols only add the TLS extension.
+already done the handshake and the protocols only add the extension and identity.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -30,83 +24,24 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mtls.coalesce import CoalescingTransport
 from mtls.connections import OpenConnections
-from mtls.errors import HANDSHAKE_TIMEOUT, Explanation, explain
-from mtls.identity import IDENTITY_KEY, connection_identity
+from mtls.handshake import server_handshake, transport_peer
+from mtls.identity import certificate_subject, connection_identity
 from mtls.limits import BodyLimit, ConnectionSlots, HeadGuard
-from mtls.logs import audit
-from mtls.metrics import HANDSHAKE_FAILURES, HANDSHAKES
 from mtls.reload import TLSContexts
-from mtls.sessions import resumed_session_refusal
 from mtls.settings import TLSSettings
-from mtls.tlsscope import certificate_file_leaf_pem, tls_extension
+from mtls.tlsscope import WithConnectionScope, certificate_file_leaf_pem, tls_extension
 
 ASGIApp = Any
-# A TLS close waits for the peer's close_notify, which an idle pooled client (httpx)
-# never sends: with asyncio's 30 s default, every stop with a peer's kept-alive
-# connection open ran into uvicorn's 5 s graceful-shutdown limit. Our answers are small,
-# so a second is ample for the last bytes to leave before the socket is dropped.
-SSL_SHUTDOWN_TIMEOUT = 1.0
 # Seconds an idle kept-alive connection stays open (uvicorn's default is 5): longer than
 # the peer client's pool expiry (mtls.client.KEEPALIVE_EXPIRY), since every reconnect is
 # a full mTLS handshake, milliseconds of CPU on both sides.
 KEEP_ALIVE_TIMEOUT = 15
 
 
-class _WithTLSExtension:
-    """Adds one connection's TLS extension and caller identity to each of its request scopes."""
-
-    __slots__ = ("app", "identity", "tls")
-
-    def __init__(self, app: ASGIApp, tls: dict[str, Any], identity: object) -> None:
-        self.app, self.tls, self.identity = app, tls, identity
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket"):
-            scope["extensions"] = {**(scope.get("extensions") or {}), "tls": dict(self.tls)}
-            scope[IDENTITY_KEY] = self.identity
-        await self.app(scope, receive, send)
-
-
 @functools.cache
 def _default_settings() -> TLSSettings:
     """Limits for the plain uvicorn command line, which brings no TLSContexts (MTLS_* env)."""
     return TLSSettings()
-
-
-def _peer(transport: asyncio.BaseTransport) -> str:
-    peer = transport.get_extra_info("peername") or ("?", 0)
-    return f"{peer[0]}:{peer[1]}"
-
-
-def _record_refusal(
-    transport: asyncio.BaseTransport, why: Explanation, error: str, **fields: Any
-) -> None:
-    HANDSHAKE_FAILURES.labels(why.reason).inc()
-    audit(
-        "tls handshake refused",
-        logging.WARNING,
-        peer=_peer(transport),
-        reason=why.reason,
-        cause=why.cause,
-        hint=why.hint,
-        error=error,
-        **fields,
-    )
-
-
-def _replay(transport: asyncio.BaseTransport, data: bytes) -> None:
-    """Give bytes read before `start_tls` took the transport to the TLS protocol now on it.
-
-    Runs before that protocol's `connection_made`; it only buffers them for the handshake.
-    """
-    protocol: Any = transport.get_protocol()
-    view = memoryview(data)
-    while view:
-        buffer = protocol.get_buffer(len(view))
-        size = min(len(buffer), len(view))
-        buffer[:size] = view[:size]
-        protocol.buffer_updated(size)
-        view = view[size:]
 
 
 def _uvicorn_certfile_pem(protocol: object) -> str | None:
@@ -137,7 +72,9 @@ class TLSProtocolMixin:
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self.connection_slots is not None:
-            if not self.connection_slots.take(self.tls_settings.max_connections, _peer(transport)):
+            if not self.connection_slots.take(
+                self.tls_settings.max_connections, transport_peer(transport)
+            ):
                 transport.abort()  # type: ignore[attr-defined]
                 return
             self._slot = True
@@ -196,40 +133,10 @@ class TLSProtocolMixin:
                 self._handshake.cancel()
 
     async def _start_tls(self, transport: asyncio.BaseTransport, contexts: TLSContexts) -> None:
-        loop = asyncio.get_running_loop()
         early, self._early = b"".join(self._early or ()), None
-        if early:  # runs after start_tls has set its protocol and before it resumes reading
-            loop.call_soon(_replay, transport, early)
-        timeout, started = contexts.settings.handshake_timeout, loop.time()
-        try:
-            tls_transport = await loop.start_tls(
-                transport,  # type: ignore[arg-type]
-                self,  # type: ignore[arg-type]
-                contexts.server,
-                server_side=True,
-                ssl_handshake_timeout=timeout,
-                ssl_shutdown_timeout=SSL_SHUTDOWN_TIMEOUT,
-            )
-        except (OSError, TimeoutError, EOFError) as exc:
-            timed_out = loop.time() - started >= timeout * 0.99
-            why = HANDSHAKE_TIMEOUT if timed_out else explain(exc)
-            _record_refusal(transport, why, str(exc) or type(exc).__name__)
-            transport.close()
-            return
-        # The peer went away before or as the handshake ended: asyncio returns None, uvloop
-        # a transport without an SSL object that would never be closed.
-        ssl_object = tls_transport.get_extra_info("ssl_object") if tls_transport else None
-        if tls_transport is None or ssl_object is None:
-            transport.close()
-            return
-        if ssl_object.session_reused:
-            stale = resumed_session_refusal(ssl_object, contexts.material.crls)
-            if stale is not None:
-                _record_refusal(tls_transport, stale[0], "session resumed", **stale[1])
-                tls_transport.abort()
-                return
-        HANDSHAKES.inc()
-        self._tls_ready(tls_transport, contexts.material.leaf_pem)
+        tls_transport = await server_handshake(transport, self, contexts, early)  # type: ignore[arg-type]
+        if tls_transport is not None:
+            self._tls_ready(tls_transport, contexts.material.leaf_pem)
 
     def _tls_ready(self, transport: asyncio.BaseTransport, server_pem: str | None = None) -> None:
         self._serving = True
@@ -245,7 +152,8 @@ class TLSProtocolMixin:
                 server_pem = _uvicorn_certfile_pem(self)
             peer_der = ssl_object.getpeercert(binary_form=True)
             identity = connection_identity(peer_der, settings)  # once per connection
-            self.app = _WithTLSExtension(self.app, tls_extension(ssl_object, server_pem), identity)
+            tls = tls_extension(ssl_object, server_pem, certificate_subject(identity))
+            self.app = WithConnectionScope(self.app, tls, identity)
             if self.open_connections is not None:
                 self.open_connections.add(self, peer_der)
 

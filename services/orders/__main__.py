@@ -1,8 +1,8 @@
 """`python -m orders`: serve orders over mTLS (settings from MTLS_* and ORDERS_*)."""
 
-from mtls.process import main
+from mtls import serve_service
 
 from orders.app import create_app
 from orders.settings import OrdersSettings
 
-main("orders", OrdersSettings, create_app)
+serve_service("orders", OrdersSettings, create_app)

@@ -1,18 +1,13 @@
-"""Wiring of the orders service: store, client to payments, payment retry loop."""
+"""Wiring of the orders service: its store, its client to payments, the payment retry loop."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
-from mtls import PeerClient, TLSContexts
-from mtls.app import secure_app, service_app
-from mtls.storage import open_database
+from mtls import TLSContexts
+from servicekit.service import Resources, create_service
 
 from orders.charging import retry_pending
-from orders.routes import router
+from orders.routes import OrdersState, router
 from orders.settings import OrdersSettings
 from orders.store import SCHEMA, OrderStore
 
@@ -20,25 +15,11 @@ from orders.store import SCHEMA, OrderStore
 def create_app(contexts: TLSContexts, settings: OrdersSettings | None = None) -> FastAPI:
     settings = settings or OrdersSettings()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = open_database(settings.db_path, SCHEMA)
-        app.state.store = OrderStore(db)
-        app.state.payments = PeerClient("payments", settings.payments_url, contexts)
-        retries = asyncio.create_task(
-            retry_pending(app.state.store, app.state.payments, settings.payment_retry_interval)
-        )
-        try:
-            yield
-        finally:
-            retries.cancel()
-            await app.state.payments.aclose()
-            db.close()
+    async def start(app: FastAPI, resources: Resources) -> None:
+        store = OrderStore(resources.database(settings.db_path, SCHEMA))
+        payments = resources.peer("payments", settings.payments_url)
+        app.state.service = OrdersState(store, payments)
+        resources.background(retry_pending(store, payments, settings.payment_retry_interval))
 
-    app = service_app(
-        "orders",
-        "Takes storefront orders and has payments charge them; callers use mTLS.",
-        lifespan,
-    )
-    app.include_router(router)
-    return secure_app(app, contexts)
+    summary = "Takes storefront orders and has payments charge them; callers use mTLS."
+    return create_service("orders", summary, contexts, router, start)

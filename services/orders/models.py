@@ -4,19 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
-
-# Active ISO 4217 codes (2024), so a typo such as "EUO" is a 422, not a charge.
-ISO_4217 = frozenset(
-    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
-    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD
-    FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY
-    KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP
-    MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR
-    RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT
-    TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW
-    ZWG""".split()  # noqa: SIM905
-)
+from pydantic import BaseModel, Field
+from servicekit.values import Currency
 
 OrderStatus = Literal[
     "payment_pending", "paid", "payment_declined", "settled", "refund_requested", "refunded"
@@ -31,14 +20,7 @@ class Item(BaseModel):
 class OrderRequest(BaseModel):
     items: list[Item] = Field(min_length=1, max_length=100)
     amount_minor: int = Field(gt=0, le=10**12, description="Total in minor units (cents).")
-    currency: str = Field(description="ISO 4217 code, e.g. EUR.")
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        if value not in ISO_4217:
-            raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR, USD)")
-        return value
+    currency: Currency
 
 
 class PaymentEvent(BaseModel):

@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from mtls import PeerClient, PeerUnavailable, allow
-from mtls.logs import audit
+from mtls import PeerClient, PeerUnavailable, allow, audit
+from servicekit.answers import answer_create, found
+from servicekit.service import state_of
 
 from orders.charging import PaymentsRefused, charge
 from orders.models import Order, OrderRequest, OrderStatus, PaymentEvent, ReceivedEvent
-from orders.store import ClientKeyConflict, EventRefused, OrderStore
+from orders.store import EventRefused, OrderStore
 
 router = APIRouter(tags=["orders"])
 
 
+@dataclass(frozen=True)
+class OrdersState:
+    """What the routes use, made at start-up (orders.app)."""
+
+    store: OrderStore
+    payments: PeerClient
+
+
 def store(request: Request) -> OrderStore:
-    return request.app.state.store  # type: ignore[no-any-return]
+    return state_of(request, OrdersState).store
 
 
 def payments(request: Request) -> PeerClient:
-    return request.app.state.payments  # type: ignore[no-any-return]
+    return state_of(request, OrdersState).payments
 
 
 Store = Annotated[OrderStore, Depends(store)]
@@ -38,9 +48,7 @@ ClientKey = Annotated[
 
 
 def _found(order: Order | None, order_id: str) -> Order:
-    if order is None:
-        raise HTTPException(404, detail={"error": "not found", "order_id": order_id})
-    return order
+    return found(order, "order", order_id)
 
 
 def _unavailable(exc: PeerUnavailable, order: Order) -> NoReturn:
@@ -72,20 +80,8 @@ async def create_order(
     body: OrderRequest, orders: Store, gateway: Payments, response: Response, key: ClientKey = None
 ) -> Order:
     """Save the order, then have payments charge it (the order id is the idempotency key)."""
-    try:
-        order, created = orders.create(body, key)
-    except ClientKeyConflict:
-        raise HTTPException(
-            409,
-            detail={
-                "error": "idempotency key reused",
-                "message": f"Idempotency-Key {key!r} was used for a different order; "
-                "use a new key for a new order",
-            },
-        ) from None
-    if not created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
+    order, created = orders.create(body, key)
+    answer_create(response, created)
     if order.status != "payment_pending":
         return order
     return await _charge(order, orders, gateway)
@@ -140,7 +136,7 @@ async def payment_event(order_id: str, event: PaymentEvent, orders: Store) -> di
             payment_id=event.payment_id,
             reason=str(exc),
         )
-        raise HTTPException(409, detail={"error": "event refused", "reason": str(exc)}) from None
+        raise
     return {"applied": applied, "order": _found(orders.get(order_id), order_id)}
 
 

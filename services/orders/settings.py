@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtls.settings import ServiceSettings
+from mtls import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from servicekit.service import database_field, peer_url_field
 
 
 class OrdersSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERS_", extra="ignore")
 
-    db_path: Path = Field(Path(".data/orders.db"), description="SQLite database file.")
-    payments_url: str = Field(
-        "https://localhost:9443", description="Base URL of payments (hostname verified)."
-    )
+    db_path: Path = database_field("orders")
+    payments_url: str = peer_url_field("payments", 9443, "hostname verified")
     payment_retry_interval: float = Field(
-        5.0,
-        gt=0,
-        description="Seconds between automatic retries of orders whose payment is pending.",
+        5.0, gt=0, description="Seconds between automatic retries of payment_pending orders."
     )

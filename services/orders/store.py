@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from datetime import UTC, datetime
 
-from mtls.storage import Transaction
+from servicekit.answers import Conflict
+from servicekit.storage import Database, Transaction
+from servicekit.values import now_iso
 
 from orders.models import Order, OrderRequest, OrderStatus, PaymentEvent, ReceivedEvent
 
@@ -61,12 +62,24 @@ EVENT_FROM: dict[str, frozenset[str]] = {
 }
 
 
-class ClientKeyConflict(Exception):
+class ClientKeyConflict(Conflict):
     """The storefront's Idempotency-Key was used before for a different order."""
 
+    error = "idempotency key reused"
 
-class EventRefused(Exception):
-    """A payment event that does not fit the order: the message says why (sent in the 409)."""
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was used for a different order; use a new key for a new order"
+        )
+
+
+class EventRefused(Conflict):
+    """A payment event that does not fit the order: the reason says why (sent in the 409)."""
+
+    error = "event refused"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, reason=reason)
 
 
 def _event_refusal(event: PaymentEvent, row: sqlite3.Row | None) -> str | None:
@@ -89,10 +102,6 @@ def _event_refusal(event: PaymentEvent, row: sqlite3.Row | None) -> str | None:
     return None
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 def _order(row: sqlite3.Row) -> Order:
     fields = {key: row[key] for key in Order.model_fields if key != "items"}
     return Order(items=json.loads(row["items"]), **fields)
@@ -111,7 +120,7 @@ def _advance(db: sqlite3.Connection, order_id: str, status: OrderStatus, **field
 
 
 class OrderStore:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def create(self, request: OrderRequest, client_key: str | None) -> tuple[Order, bool]:

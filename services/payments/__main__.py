@@ -1,8 +1,8 @@
 """`python -m payments`: serve payments over mTLS (settings from MTLS_* and PAYMENTS_*)."""
 
-from mtls.process import main
+from mtls import serve_service
 
 from payments.app import create_app
 from payments.settings import PaymentsSettings
 
-main("payments", PaymentsSettings, create_app)
+serve_service("payments", PaymentsSettings, create_app)

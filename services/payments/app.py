@@ -1,18 +1,13 @@
-"""Wiring of the payments service: store, client to orders, background outbox."""
+"""Wiring of the payments service: its store, its client to orders, the event outbox."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
-from mtls import PeerClient, TLSContexts
-from mtls.app import secure_app, service_app
-from mtls.storage import open_database
+from mtls import TLSContexts
+from servicekit.service import Resources, create_service
 
 from payments.outbox import Outbox
-from payments.routes import router
+from payments.routes import PaymentsState, router
 from payments.settings import PaymentsSettings
 from payments.store import SCHEMA, PaymentStore, migrate
 
@@ -20,25 +15,13 @@ from payments.store import SCHEMA, PaymentStore, migrate
 def create_app(contexts: TLSContexts, settings: PaymentsSettings | None = None) -> FastAPI:
     settings = settings or PaymentsSettings()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = open_database(settings.db_path, SCHEMA)
+    async def start(app: FastAPI, resources: Resources) -> None:
+        db = resources.database(settings.db_path, SCHEMA)
         migrate(db)
-        orders = PeerClient("orders", settings.orders_url, contexts)
-        app.state.store = PaymentStore(db)
-        outbox = asyncio.create_task(Outbox(app.state.store, orders, settings).run())
-        try:
-            yield
-        finally:
-            outbox.cancel()
-            await orders.aclose()
-            db.close()
+        store = PaymentStore(db)
+        app.state.service = PaymentsState(store, settings)
+        orders = resources.peer("orders", settings.orders_url)
+        resources.background(Outbox(store, orders, settings).run())
 
-    app = service_app(
-        "payments",
-        "Authorizes, settles and refunds payments; callers authenticate with mTLS.",
-        lifespan,
-    )
-    app.state.settings = settings
-    app.include_router(router)
-    return secure_app(app, contexts)
+    summary = "Authorizes, settles and refunds payments; callers authenticate with mTLS."
+    return create_service("payments", summary, contexts, router, start)

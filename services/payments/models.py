@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
+from servicekit.values import Currency
 
 PaymentStatus = Literal["authorized", "declined", "settled", "refunded"]
 
@@ -13,7 +14,7 @@ class PaymentRequest(BaseModel):
     # The id goes back into a URL path (the payment events): no '/', '.', '?', '%' or spaces.
     order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     amount_minor: int = Field(gt=0, le=10**12, description="Amount in minor units (cents).")
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
+    currency: Currency
 
 
 class Payment(BaseModel):

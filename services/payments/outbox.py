@@ -19,8 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from mtls import PeerClient, PeerUnavailable
-from mtls.logs import audit
+from mtls import PeerClient, PeerUnavailable, audit
 from prometheus_client import Counter
 
 from payments.settings import PaymentsSettings

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from mtls import allow
+from servicekit.answers import answer_create, found
+from servicekit.service import state_of
 
 from payments.models import Payment, PaymentRequest
-from payments.store import IdempotencyConflict, OrderAlreadyHasPayment, PaymentStore
+from payments.settings import PaymentsSettings
+from payments.store import PaymentStore
 
 router = APIRouter(tags=["payments"])
 IdempotencyKey = Annotated[
@@ -22,70 +26,52 @@ IdempotencyKey = Annotated[
 ]
 
 
-def store(request: Request) -> PaymentStore:
-    return request.app.state.store  # type: ignore[no-any-return]
+@dataclass(frozen=True)
+class PaymentsState:
+    """What the routes use, made at start-up (payments.app)."""
+
+    store: PaymentStore
+    settings: PaymentsSettings
 
 
-Store = Annotated[PaymentStore, Depends(store)]
+def state(request: Request) -> PaymentsState:
+    return state_of(request, PaymentsState)
+
+
+State = Annotated[PaymentsState, Depends(state)]
 
 
 def _found(payment: Payment | None, payment_id: str) -> Payment:
-    if payment is None:
-        raise HTTPException(404, detail={"error": "not found", "payment_id": payment_id})
-    return payment
+    return found(payment, "payment", payment_id)
 
 
 @router.post("/payments", status_code=201, dependencies=[Depends(allow("orders"))])
 async def create_payment(
-    body: PaymentRequest,
-    idempotency_key: IdempotencyKey,
-    payments: Store,
-    request: Request,
-    response: Response,
+    body: PaymentRequest, idempotency_key: IdempotencyKey, service: State, response: Response
 ) -> Payment:
     """Authorize a payment, or decline it above the configured limit; idempotent on the key,
-    and at most one payment per order whatever the key."""
-    limit = request.app.state.settings.decline_above_minor
-    try:
-        payment, created = payments.authorize(idempotency_key, body, limit)
-    except IdempotencyConflict:
-        raise HTTPException(
-            409,
-            detail={
-                "error": "idempotency key reused",
-                "message": f"key {idempotency_key!r} was used for a different payment",
-            },
-        ) from None
-    except OrderAlreadyHasPayment as exc:
-        raise HTTPException(
-            409,
-            detail={
-                "error": "order already has a payment",
-                "payment_id": exc.payment.id,
-                "message": f"{exc}; one payment per order (retry with its idempotency key)",
-            },
-        ) from None
-    if not created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
+    and at most one payment per order whatever the key (both conflicts are a 409)."""
+    limit = service.settings.decline_above_minor
+    payment, created = service.store.authorize(idempotency_key, body, limit)
+    answer_create(response, created)
     return payment
 
 
 @router.get("/payments/{payment_id}", dependencies=[Depends(allow("orders", "ops"))])
-async def get_payment(payment_id: str, payments: Store) -> Payment:
-    return _found(payments.get(payment_id), payment_id)
+async def get_payment(payment_id: str, service: State) -> Payment:
+    return _found(service.store.get(payment_id), payment_id)
 
 
 @router.get("/payments", dependencies=[Depends(allow("orders", "ops"))])
-async def list_payments(order_id: str, payments: Store) -> list[Payment]:
+async def list_payments(order_id: str, service: State) -> list[Payment]:
     """The payments of one order (reconciliation: there should be at most one)."""
-    return payments.by_order(order_id)
+    return service.store.by_order(order_id)
 
 
 @router.post("/payments/{payment_id}/refund", dependencies=[Depends(allow("orders"))])
-async def refund_payment(payment_id: str, payments: Store) -> Payment:
+async def refund_payment(payment_id: str, service: State) -> Payment:
     """Refund a payment; refunding twice is harmless. The refund event follows."""
-    payment = _found(payments.refund(payment_id), payment_id)
+    payment = _found(service.store.refund(payment_id), payment_id)
     if payment.status == "declined":
         raise HTTPException(
             409,

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtls.settings import ServiceSettings
+from mtls import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+from servicekit.service import database_field, peer_url_field
 
 
 class PaymentsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PAYMENTS_", extra="ignore")
 
     port: int = Field(9443, description="Port to listen on (mTLS).")
-    db_path: Path = Field(Path(".data/payments.db"), description="SQLite database file.")
-    orders_url: str = Field(
-        "https://localhost:8443", description="Base URL of orders, for payment events."
-    )
+    db_path: Path = database_field("payments")
+    orders_url: str = peer_url_field("orders", 8443, "for payment events")
     decline_above_minor: int = Field(
-        100_000,
-        ge=0,
-        description="Decision rule: payments above this amount (minor units) are declined.",
+        100_000, ge=0, description="Payments above this many minor units are declined."
     )
     settle_delay: float = Field(
         1.0, ge=0, description="Seconds after authorization before a payment settles."

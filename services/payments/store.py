@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from mtls.storage import Transaction
+from servicekit.answers import Conflict
+from servicekit.storage import Database, Transaction
+from servicekit.values import now_iso
 
 from payments.models import Payment, PaymentRequest
 
@@ -48,16 +49,26 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, next_attempt_
 MIGRATIONS = (("outbox", "dead_at", "ALTER TABLE outbox ADD COLUMN dead_at TEXT"),)
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(Conflict):
     """The key was used before for a different request."""
 
+    error = "idempotency key reused"
 
-class OrderAlreadyHasPayment(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key {key!r} was used for a different payment")
+
+
+class OrderAlreadyHasPayment(Conflict):
     """A create for an order that has a payment already, under another idempotency key."""
 
+    error = "order already has a payment"
+
     def __init__(self, payment: Payment) -> None:
-        super().__init__(f"order {payment.order_id} already has payment {payment.id}")
-        self.payment = payment
+        super().__init__(
+            f"order {payment.order_id} already has payment {payment.id}; one payment per "
+            "order (retry with its idempotency key)",
+            payment_id=payment.id,
+        )
 
 
 def migrate(db: sqlite3.Connection) -> None:
@@ -66,10 +77,6 @@ def migrate(db: sqlite3.Connection) -> None:
         columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in columns:
             db.execute(statement)
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _payment(row: sqlite3.Row) -> Payment:
@@ -91,7 +98,7 @@ def _enqueue(db: sqlite3.Connection, payment_id: str, order_id: str, event_type:
 
 
 class PaymentStore:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def authorize(

@@ -14,10 +14,7 @@ import time
 from typing import Any
 
 import httpx
-from mtls import Role, TLSSettings
-from mtls.contexts import client_context
-from mtls.errors import explain
-from mtls.material import load_material
+from mtls import Role, TLSSettings, client_context, explain, load_material
 
 ORDER = {
     "items": [{"sku": "mtls-handbook", "quantity": 1}],

@@ -139,7 +139,7 @@ def run_service(
     serve(app, contexts, host, port)
 
 
-def main(
+def serve_service(
     service: str,
     settings_class: type[ServiceSettingsT],
     create_app: Callable[[TLSContexts, ServiceSettingsT], Any],

@@ -1,4 +1,4 @@
-"""SQLite, the embedded default store of both services.
+"""SQLite, the embedded default store of both services (not the TLS toolkit's business).
 
 WAL lets readers run beside the single writer; a busy timeout turns brief
 write contention into a short wait instead of an error. Transactions in the
@@ -10,8 +10,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+Database = sqlite3.Connection
 
-def open_database(path: Path, schema: str) -> sqlite3.Connection:
+
+def open_database(path: Path, schema: str) -> Database:
     """Open (creating folder, file and schema if needed) a WAL-mode database."""
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)

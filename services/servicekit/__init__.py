@@ -1,0 +1,9 @@
+"""What orders and payments share above the TLS toolkit: one service skeleton.
+
+- `service`: the app and its lifespan (`create_service`, `Resources`), typed state;
+- `answers`: the idempotent create (`Conflict` -> one 409 handler, `replayed`), `found`;
+- `values`: `Currency` (ISO 4217, for both services) and `now_iso`;
+- `storage`: SQLite, the embedded default store.
+
+The toolkit (`mtls`) knows nothing of these: it serves any ASGI app over mTLS.
+"""

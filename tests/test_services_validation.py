@@ -68,6 +68,19 @@ def test_unknown_currency_message_says_what_is_expected(pair: ServicePair) -> No
     assert "'EUO' is not an ISO 4217 currency code" in error["msg"]
 
 
+def test_payments_refuses_a_currency_that_orders_would_refuse(pair: ServicePair) -> None:
+    """One currency rule for both services (it was ISO 4217 in orders, [A-Z]{3} in payments)."""
+    body = {"order_id": "ord_currency_check", "amount_minor": 100, "currency": "EUO"}
+    with pair.client("orders") as orders:
+        answer = orders.post(f"{pair.payments_url}/payments", json=body,
+                             headers={"Idempotency-Key": "currency-check"})  # fmt: skip
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["detail"]
+    assert error["loc"] == ["body", "currency"]
+    assert "'EUO' is not an ISO 4217 currency code" in error["msg"]
+    assert pair.payments_of("ord_currency_check") == []
+
+
 def test_malformed_json_is_422_at_the_broken_position(pair: ServicePair) -> None:
     orders_before = pair.count("orders", "orders")
     broken = b'{"items": [{"sku": "book", "quantity": 1}], "amount_minor": '

@@ -1,4 +1,4 @@
-"""`python -m bench [--profile full|quick|smoke] [--out FILE] [--plot FILE]`.
+"""`python -m bench [--profile full|quick|smoke] [--out FILE] [--plot FILE] [--json FILE]`.
 
 Runs the five measurements in one go, prints the tables and the verdicts, and
 writes the markdown report and the plot. `make bench` writes
@@ -9,6 +9,7 @@ to a temporary folder unless told otherwise.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -20,7 +21,7 @@ from bench.machine import facts
 from bench.pki import make_pki
 from bench.profile import PROFILES
 from bench.report import draw, text
-from bench.results import Results, evaluate
+from bench.results import Results, as_json, evaluate
 
 
 def _timed(title: str, step: Any, *args: Any) -> Any:
@@ -62,11 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--out", type=Path, help="markdown report (default: a temporary file)")
     parser.add_argument("--plot", type=Path, help="PNG plot (default: none)")
+    parser.add_argument("--json", type=Path, help="the figures as JSON (default: none)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mtls-bench-") as tmp:
         work = Path(tmp)
         out = args.out or work / "benchmarks.md"
-        run(args.profile, out, args.plot, work)
+        results = run(args.profile, out, args.plot, work)
+        if args.json is not None:
+            args.json.write_text(json.dumps(as_json(results), indent=2) + "\n")
         if args.out is None:
             print("bench: (report not kept; pass --out to keep it)", file=sys.stderr)
     return 0

@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.tlsclient import cached_client_context
+from harness.clients import cached_toolkit_client_context as cached_client_context
 
 BODY_THREADS, SLOW_CONNECTIONS = 4, 64
 ELEVEN_MB = 11 * 1024 * 1024

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.pki import server_env
-from bench.procs import REPO, Server, bench_env, free_port, stop_process
 from bench.profile import Profile
 from bench.stats import percentile
-from bench.tlsclient import cached_client_context
+from harness.clients import cached_toolkit_client_context as cached_client_context
+from harness.ports import free_port
+from harness.processes import REPO, ServerProcess, process_env, stop_process
 
 MODES = ("none", "oversized-body", "slow-headers")
 PACE = 0.01  # seconds between the honest caller's requests
@@ -54,7 +55,7 @@ def _one_run(mode: str, port: int, pki: Path, profile: Profile, log: Path) -> di
     if mode != "none":
         args = [sys.executable, "-m", "bench.attacker", mode, str(port), str(pki), str(seconds)]
         attacker = subprocess.Popen(
-            args, cwd=REPO, env=bench_env({}), stdout=subprocess.PIPE, stderr=log.open("a"),
+            args, cwd=REPO, env=process_env({}), stdout=subprocess.PIPE, stderr=log.open("a"),
             text=True,
         )  # fmt: skip
         time.sleep(profile.warmup)
@@ -76,9 +77,9 @@ def _one_run(mode: str, port: int, pki: Path, profile: Profile, log: Path) -> di
 
 def measure(pki: Path, logs: Path, profile: Profile) -> dict[str, list[dict[str, Any]]]:
     port = free_port()
-    args = ["bench.serve", "ping", "--mode", "mtls", "--port", str(port)]
-    server = Server.python("attack-target", args, port, server_env(pki, "orders"),
-                           logs / "attack-target.log").wait_listening()  # fmt: skip
+    args = ["ping", "--mode", "mtls", "--port", str(port)]
+    server = ServerProcess("bench.serve", server_env(pki, "orders"), port, args,
+                           log=logs / "attack-target.log").wait_listening()  # fmt: skip
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
     try:
         for round_no in range(min(profile.rounds, 3)):

@@ -19,14 +19,16 @@ from typing import Any
 
 from bench.keepalive import load
 from bench.pki import server_env
-from bench.procs import Server, Worker, free_port
+from bench.procs import Worker
 from bench.profile import Profile
+from harness.ports import free_port
+from harness.processes import ServerProcess
 
 ORDER = {"items": [{"sku": "bench", "quantity": 1}], "amount_minor": 1999, "currency": "EUR"}
 MODES = ("plain", "mtls")
 
 
-def _pair(mode: str, pki: Path, data: Path, logs: Path) -> dict[str, Server]:
+def _pair(mode: str, pki: Path, data: Path, logs: Path) -> dict[str, ServerProcess]:
     ports = {"orders": free_port(), "payments": free_port()}
     scheme = "https" if mode == "mtls" else "http"
     apps = {
@@ -42,12 +44,13 @@ def _pair(mode: str, pki: Path, data: Path, logs: Path) -> dict[str, Server]:
     servers = {}
     for service in ("payments", "orders"):
         module = [service] if mode == "mtls" else ["bench.serve", "chain-plain", service]
-        servers[service] = Server.python(
-            f"{mode}-{service}",
-            module,
-            ports[service],
+        servers[service] = ServerProcess(
+            module[0],
             {**server_env(pki, service), **apps},
-            logs / f"chain-{mode}-{service}.log",
+            ports[service],
+            module[1:],
+            log=logs / f"chain-{mode}-{service}.log",
+            name=f"{mode}-{service}",
         )
     return servers
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,9 +20,11 @@ from typing import Any
 
 from bench.keepalive import load
 from bench.pki import make_pki, server_env
-from bench.procs import REPO, Server, Worker, free_port
+from bench.procs import Worker
 from bench.profile import PROFILES
 from bench.results import load_figures
+from harness.ports import free_port
+from harness.processes import REPO, ServerProcess
 
 SOURCE_DIRS = (".", "shared", "services", "certs/scripts")
 
@@ -41,11 +42,13 @@ def worktree(rev: str, parent: Path) -> Iterator[Path]:
                        check=False)  # fmt: skip
 
 
-def _server(tree: Path, name: str, pki: Path, logs: Path) -> Server:
+def _server(tree: Path, name: str, pki: Path, logs: Path) -> ServerProcess:
     port = free_port()
     env = server_env(pki, "orders", PYTHONPATH=":".join(str(tree / d) for d in SOURCE_DIRS))
-    argv = [sys.executable, "-m", "bench.serve", "ping", "--mode", "mtls", "--port", str(port)]
-    return Server(name, argv, port, env, logs / f"{name}.log", cwd=tree).wait_listening()
+    args = ["ping", "--mode", "mtls", "--port", str(port)]
+    log = logs / f"{name}.log"
+    server = ServerProcess("bench.serve", env, port, args, log=log, cwd=tree, name=name)
+    return server.wait_listening()
 
 
 def compare(revs: list[str], profile_name: str) -> dict[str, str]:

@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import cpu_seconds, job_main
-from bench.tlsclient import cached_client_context
+from bench.procs import job_main
+from harness.clients import cached_toolkit_client_context as cached_client_context
+from harness.processes import cpu_seconds
 
 
 class Worker(threading.Thread):

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.pki import server_env
-from bench.procs import Server, Worker, free_port
+from bench.procs import Worker
 from bench.profile import Profile
+from harness.ports import free_port
+from harness.processes import ServerProcess
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ SERVER_NAMES = {"p256": "orders", "rsa2048": "orders-rsa"}
 CLIENT_NAMES = {"p256": "storefront", "rsa2048": "storefront-rsa"}
 
 
-def _s_server(pki: Path, name: str, port: int, log: Path) -> Server:
+def _s_server(pki: Path, name: str, port: int, log: Path) -> ServerProcess:
     argv = [
         "openssl", "s_server", "-accept", f"127.0.0.1:{port}",
         "-cert", f"{name}/cert.pem", "-key", f"{name}/key.pem",
@@ -53,30 +55,30 @@ def _s_server(pki: Path, name: str, port: int, log: Path) -> Server:
         "-Verify", "3", "-verify_return_error", "-x509_strict",
         "-crl_check", "-CRL", "crl.pem", "-www", "-quiet",
     ]  # fmt: skip
-    return Server(f"s_server-{name}", argv, port, {}, log, cwd=pki)
+    return ServerProcess.command(f"s_server-{name}", argv, port, log, cwd=pki)
 
 
-def start_servers(pki: Path, logs: Path) -> dict[tuple[str, str], Server]:
-    servers: dict[tuple[str, str], Server] = {}
+def start_servers(pki: Path, logs: Path) -> dict[tuple[str, str], ServerProcess]:
+    servers: dict[tuple[str, str], ServerProcess] = {}
     for key, name in SERVER_NAMES.items():
         port = free_port()
-        servers["ours", key] = Server.python(
-            f"ours-{key}",
-            ["bench.serve", "ping", "--mode", "mtls", "--port", str(port)],
-            port,
+        servers["ours", key] = ServerProcess(
+            "bench.serve",
             server_env(pki, name, MTLS_MIN_TLS_VERSION="1.2"),
-            logs / f"handshakes-ours-{key}.log",
+            port,
+            ["ping", "--mode", "mtls", "--port", str(port)],
+            log=logs / f"handshakes-ours-{key}.log",
         )
         port = free_port()
         servers["openssl", key] = _s_server(pki, name, port, logs / f"s_server-{key}.log")
     for mode in ("plain", "tls"):
         port = free_port()
-        servers[f"ours-{mode}", "p256"] = Server.python(
-            f"ours-{mode}",
-            ["bench.serve", "ping", "--mode", mode, "--port", str(port)],
-            port,
+        servers[f"ours-{mode}", "p256"] = ServerProcess(
+            "bench.serve",
             server_env(pki, "orders"),
-            logs / f"handshakes-ours-{mode}.log",
+            port,
+            ["ping", "--mode", mode, "--port", str(port)],
+            log=logs / f"handshakes-ours-{mode}.log",
         )
     for server in servers.values():
         server.wait_listening()
@@ -84,7 +86,7 @@ def start_servers(pki: Path, logs: Path) -> dict[tuple[str, str], Server]:
 
 
 def connect(
-    handshaker: Worker, case: Case, server: Server, pki: Path, count: int
+    handshaker: Worker, case: Case, server: ServerProcess, pki: Path, count: int
 ) -> dict[str, Any]:
     args = ["--port", str(server.port), "--pid", str(server.pid)]
     args += ["--pki", str(pki), "--as", CLIENT_NAMES[case.key], "--tls", case.tls]

@@ -13,20 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from bench.pki import server_env
-from bench.procs import Server, Worker, free_port
+from bench.procs import Worker
 from bench.profile import Profile
+from harness.ports import free_port
+from harness.processes import ServerProcess
 
 MODES = ("plain", "plain-coalesced", "tls", "mtls")
 
 
-def start_servers(pki: Path, logs: Path) -> dict[str, Server]:
+def start_servers(pki: Path, logs: Path) -> dict[str, ServerProcess]:
     servers = {
-        mode: Server.python(
-            f"ping-{mode}",
-            ["bench.serve", "ping", "--mode", mode, "--port", str(port)],
-            port,
+        mode: ServerProcess(
+            "bench.serve",
             server_env(pki, "orders"),
-            logs / f"ping-{mode}.log",
+            port,
+            ["ping", "--mode", mode, "--port", str(port)],
+            log=logs / f"ping-{mode}.log",
         )
         for mode, port in ((mode, free_port()) for mode in MODES)
     }

@@ -23,9 +23,10 @@ from typing import Any
 
 import uvloop
 
-from bench.procs import cpu_seconds, job_main
+from bench.procs import job_main
 from bench.stats import percentile
-from bench.tlsclient import cached_client_context
+from harness.clients import cached_toolkit_client_context as cached_client_context
+from harness.processes import cpu_seconds
 
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 HANDSHAKES = re.compile(rb"^mtls_handshakes_total (\S+)$", re.MULTILINE)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from devpki import DevPKI
 
+from harness.processes import tls_env
+
 TRUST_DOMAIN = "demo.internal"
 
 
@@ -36,13 +38,6 @@ def make_pki(directory: Path) -> Path:
 
 
 def server_env(pki: Path, name: str, **extra: str) -> dict[str, str]:
-    """MTLS_* for a server process that is `name` in this PKI, with CRL checking on."""
-    return {
-        "MTLS_PKI_DIR": str(pki),
-        "MTLS_IDENTITY": name,
-        "MTLS_CERT": str(pki / name / "chain.pem"),
-        "MTLS_KEY": str(pki / name / "key.pem"),
-        "MTLS_CA": str(pki / "ca.crt"),
-        "MTLS_CRL": str(pki / "crl.pem"),
-        **extra,
-    }
+    """MTLS_* for a server process that is `name` in this PKI, with CRL checking on and the
+    files polled at the toolkit's default interval (the tests poll faster)."""
+    return tls_env(pki, name, MTLS_CRL=str(pki / "crl.pem"), MTLS_RELOAD_INTERVAL="2", **extra)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.handshakes import Case
@@ -168,3 +168,16 @@ def _verdicts(
             sum(steady) == 0,
         ),
     ]
+
+
+def as_json(results: Results) -> dict[str, Any]:
+    """What a run measured, machine-readable (`python -m bench --json FILE`)."""
+    return {
+        "keepalive": {mode: asdict(figures) for mode, figures in results.keepalive.items()},
+        "chain": {mode: asdict(figures) for mode, figures in results.chain.items()},
+        "handshakes": {
+            str(case): {**asdict(figures), "resume": case.resume}
+            for case, figures in results.handshakes.items()
+        },
+        "verdicts": [asdict(verdict) for verdict in results.verdicts],
+    }

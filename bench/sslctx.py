@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.tlsclient import bench_client_context
+from harness.clients import toolkit_client_context as bench_client_context
 
 
 def _cost_ms(build: Callable[[], object], times: int) -> list[float]:

@@ -11,7 +11,6 @@ connections while files change, so a single bad handshake is seen.
 from __future__ import annotations
 
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -25,9 +24,10 @@ from typing import Any
 import httpx
 from cryptography import x509
 from devpki import DevPKI, Leaf
-from prometheus_client.parser import text_string_to_metric_families
-from support import REPO, ServerProcess, https, process_env, tls_get
 
+from harness.clients import https
+from harness.probe import http_request, probe, tls_get
+from harness.processes import REPO, ServerProcess, process_env
 from services import ORDER, ServicePair, eventually
 
 STYLES = ("atomic_rename", "symlink_swap", "in_place_write")
@@ -143,31 +143,6 @@ def peer_serial(context: ssl.SSLContext, port: int) -> int:
     return x509.load_der_x509_certificate(der).serial_number
 
 
-def unverified_client(pki_dir: Path, name: str) -> httpx.Client:
-    """A probe that presents `name`'s certificate but does not verify the server's (curl -k).
-
-    What monitoring needs to read /health from a server whose own certificate
-    has expired: a verifying client would refuse the handshake first.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.load_cert_chain(pki_dir / name / CHAIN, pki_dir / name / KEY)
-    return httpx.Client(verify=context, timeout=10.0)
-
-
-def metric(url: str, pki_dir: Path, name: str, **labels: str) -> float | None:
-    """One sample of GET /metrics, read as ops; None when that series does not exist."""
-    with https(pki_dir, "ops") as client:
-        answer = client.get(f"{url}/metrics")
-    answer.raise_for_status()
-    for family in text_string_to_metric_families(answer.text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return float(sample.value)
-    return None
-
-
 wait_until = eventually  # poll until truthy, failing with what was awaited
 
 
@@ -178,17 +153,10 @@ def refused_request(context: ssl.SSLContext, port: int) -> tuple[str, BaseExcept
     the error the client met: under TLS 1.3 a refused client certificate
     surfaces on the first read, not in the client's handshake.
     """
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        host, local_port = raw.getsockname()[:2]
-        try:
-            with context.wrap_socket(raw, server_hostname="localhost") as sock:
-                sock.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-                data = sock.recv(65536)
-        except (ssl.SSLError, OSError) as exc:
-            return f"{host}:{local_port}", exc
-    if not data:  # closed without an alert
-        return f"{host}:{local_port}", EOFError("the server closed the connection")
-    raise AssertionError(f"the server answered instead of refusing: {data[:200]!r}")
+    view = probe(port, context, http_request("GET", "/health"))
+    if view.status is not None:
+        raise AssertionError(f"the server answered instead of refusing: {view.outcome}")
+    return view.peer, view.error or EOFError("the server closed the connection")
 
 
 def devpki_cli(pki: DevPKI, *args: str) -> str:

@@ -11,7 +11,9 @@ from devpki import DevPKI, Leaf
 from devpki.authority import load as load_authority
 from devpki.builders.leaf import CLIENT_ONLY, LeafSpec
 from devpki.leaf_files import make_leaf, write_leaf
-from support import TESTS, ServerProcess, free_port, tls_env
+
+from harness.ports import free_port
+from harness.processes import TESTS, ServerProcess, tls_env
 
 if str(TESTS / "apps") not in sys.path:
     sys.path.insert(0, str(TESTS / "apps"))  # in-process tests import echo_app too

@@ -11,18 +11,17 @@ table in docs/security.md (`make security-doc`).
 from __future__ import annotations
 
 import json
-import socket
-import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
-from support import REPO, ServerProcess, free_port
 
+from harness.metrics import samples as metric_samples
+from harness.ports import free_port
+from harness.processes import REPO, ServerProcess
 from services import ServicePair
 
 DOC = REPO / "docs" / "security.md"
@@ -31,103 +30,6 @@ DOC_END = "<!-- security-matrix:end -->"
 WRITE_DOC_ENV = "MTLS_WRITE_SECURITY_DOC"
 # Databases and tables whose row counts prove that nothing was written.
 TABLES = (("orders", "orders"), ("orders", "payment_events"), ("payments", "payments"))
-CLOSED_IN_HANDSHAKE = "closed in handshake"
-CLOSED_AFTER_HANDSHAKE = "closed after handshake"
-
-
-def client_tls(
-    ca: Path,
-    cert: Path | None = None,
-    key: Path | None = None,
-    *,
-    max_version: ssl.TLSVersion | None = None,
-    weak_own_certificate: bool = False,
-) -> ssl.SSLContext:
-    """A strict client context; weak_own_certificate lets it *present* an RSA-1024 or
-    SHA-1 certificate (OpenSSL's security level refuses to load one otherwise), so the
-    server's refusal of it can be observed. The server's certificate is still verified."""
-    context = ssl.create_default_context(cafile=str(ca))
-    context.verify_flags |= ssl.VERIFY_X509_STRICT
-    if weak_own_certificate:
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    if max_version is not None:
-        context.maximum_version = max_version
-    if cert is not None:
-        context.load_cert_chain(str(cert), str(key or cert))
-    return context
-
-
-def http_request(
-    method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None
-) -> bytes:
-    """One HTTP/1.1 request (Connection: close) with a JSON body, as bytes."""
-    data = b"" if body is None else json.dumps(body).encode()
-    lines = [f"{method} {path} HTTP/1.1", "Host: localhost", "Connection: close"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    if body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
-
-
-@dataclass(frozen=True)
-class ClientView:
-    """What a client saw: where the connection ended, or the HTTP answer."""
-
-    peer: str  # our address as the server logs it ("127.0.0.1:PORT")
-    outcome: str  # CLOSED_IN_HANDSHAKE, CLOSED_AFTER_HANDSHAKE or "HTTP <status>"
-    status: int | None = None
-    body: Any = None
-    tls_version: str | None = None
-
-
-def probe(port: int, context: ssl.SSLContext, request: bytes) -> ClientView:
-    """Connect, handshake, send `request`, read to the end; never raises for a refusal.
-
-    Under TLS 1.3 the client's handshake ends before the server has checked the client
-    certificate, so a refused certificate shows up as a close on the first read.
-    """
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        host, local_port = raw.getsockname()[:2]
-        peer = f"{host}:{local_port}"
-        try:
-            sock = context.wrap_socket(raw, server_hostname="localhost")
-        except (ssl.SSLError, OSError):
-            return ClientView(peer, CLOSED_IN_HANDSHAKE)
-        with sock:
-            version = sock.version()
-            data = _read_all(sock, request)
-    if not data:
-        return ClientView(peer, CLOSED_AFTER_HANDSHAKE, tls_version=version)
-    head, _, body = data.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    return ClientView(peer, f"HTTP {status}", status, _json(body), version)
-
-
-def _read_all(sock: ssl.SSLSocket, request: bytes) -> bytes:
-    chunks = []
-    try:
-        sock.sendall(request)
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    except (ssl.SSLError, ConnectionError):
-        pass  # a refusal after the handshake: the server closed (or reset) the connection
-    return b"".join(chunks)
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body.decode(errors="replace")
-
-
-def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Prometheus text -> {(sample name, labels): value}."""
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
 
 
 @dataclass

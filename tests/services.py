@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from support import ServerProcess, free_port, https, tls_env
+
+from harness.clients import https
+from harness.ports import free_port
+from harness.processes import ServerProcess, tls_env
 
 T = TypeVar("T")
 ORDER = {"items": [{"sku": "book", "quantity": 1}], "amount_minor": 1999, "currency": "EUR"}

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from devpki import DevPKI
-from support import REPO
 
+from harness.processes import REPO
 from services import ServicePair
 
 if str(REPO) not in sys.path:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from certsupport import metric, refusals, refused_request
+from certsupport import refusals, refused_request
 from conftest import EchoServers
 from cryptography.hazmat.primitives.asymmetric import ec
 from devpki import DevPKI, Leaf
-from support import client_context, https
+
+from harness.clients import client_context, https
+from harness.metrics import metric
 
 EVENTS = (
     "certificate expiry warning",

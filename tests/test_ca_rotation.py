@@ -28,8 +28,8 @@ from certsupport import (
 )
 from devpki import DevPKI
 from mtls import TLSContexts, TLSSettings
-from support import client_context, https
 
+from harness.clients import client_context, https
 from services import ORDER, ServicePair
 
 
@@ -86,7 +86,7 @@ def test_ca_rotation_steps_apply_live_without_a_failed_request(
                 _move_leaf(old, new, name)
             strict = client_context(new.directory, "ops", ca=both)
             for server in (orders, payments):
-                serial = new.leaf(server.module).serial
+                serial = new.leaf(server.name).serial
                 wait_until(partial(serial_served, strict, server.port, serial), "new CA's leaf")
             new_orders = f"{new.leaf('orders').serial:x}"
             wait_until(lambda: new_orders in access_serials(payments, "orders"), "orders' new leaf")

@@ -11,9 +11,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from devpki import DevPKI
 from mtls.doctor import Options, diagnose
 from mtls.doctor.report import render
-from support import free_port, run_module
 from teach_support import running_lab
 
+from harness.ports import free_port
+from harness.processes import run_module
 from services import ServicePair
 from tools.lab import Lab
 from tools.scenarios import SCENARIOS, Scenario, doctor_options

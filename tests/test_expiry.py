@@ -16,13 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
-from certsupport import MaterialDir, leaf_files, metric, reissue, unverified_client
+from certsupport import MaterialDir, leaf_files, reissue
 from conftest import EchoServers
 from devpki import DevPKI
 from mtls import TLSContexts, TLSSettings
 from mtls.errors import explain
 from mtls.health import expiry_warnings
-from support import ServerProcess, https
+
+from harness.clients import https, unverified_client
+from harness.metrics import metric
+from harness.processes import ServerProcess
 
 WARNING = "certificate expiry warning"
 

@@ -18,7 +18,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from devpki import DevPKI, Leaf
 from mtls.doctor import Options, diagnose
 from mtls.doctor.report import render
-from support import ServerProcess, client_context
+
+from harness.clients import client_context
+from harness.processes import ServerProcess
 
 STOREFRONT = "spiffe://demo.internal/storefront"
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 from devpki import DevPKI
-from security_support import client_tls
-from support import ServerProcess
 
+from harness.clients import client_context
+from harness.processes import ServerProcess
 from services import ORDER, ServicePair
 
 pytestmark = pytest.mark.slow
@@ -71,7 +71,7 @@ async def place_orders(
 ) -> Run:
     """POST `count` orders as storefront with `concurrency` workers sharing one client."""
     run, next_index = Run(), iter(range(count))
-    context = client_tls(pair.pki_dir / "ca.crt", *_storefront(pair.pki_dir))
+    context = client_context(pair.pki_dir, "storefront")
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(verify=context, limits=limits, timeout=30.0) as client:
 
@@ -99,10 +99,6 @@ def record(run: Run, answer: httpx.Response) -> None:
         run.order_status[body["status"]] += 1
     elif answer.status_code == 503:
         run.peers_named[body["detail"].get("peer", "?")] += 1
-
-
-def _storefront(pki_dir: Path) -> tuple[Path, Path]:
-    return pki_dir / "storefront" / "chain.pem", pki_dir / "storefront" / "key.pem"
 
 
 def open_fds(server: ServerProcess) -> int:

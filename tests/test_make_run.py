@@ -11,7 +11,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from support import REPO, free_port, process_env
+
+from harness.ports import free_port
+from harness.processes import REPO, process_env
 
 
 @pytest.mark.slow

@@ -10,8 +10,8 @@ from mtls.settings import TLSSettings
 from orders.settings import OrdersSettings
 from payments.settings import PaymentsSettings
 from pydantic_settings import BaseSettings
-from support import REPO
 
+from harness.processes import REPO
 from tools import configdoc
 
 README = (REPO / "README.md").read_text()

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 from devpki import DevPKI
-from support import REPO
 
+from harness.processes import REPO
 from services import ORDER, ServicePair
 
 TOOLS_SCRIPT = REPO / "scripts" / "ci" / "tools.sh"

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 from conftest import EchoServers
 from devpki import DevPKI
-from support import ServerProcess, client_context
 
+from harness.clients import client_context
+from harness.metrics import metric
+from harness.processes import ServerProcess
 from services import ORDER, ServicePair
 
 SMALL_LIMITS = {
@@ -62,23 +64,14 @@ def status_of(answer: bytes) -> int | None:
     return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1") else None
 
 
-def metric(pki: DevPKI, server: ServerProcess, limit: str) -> float:
-    import httpx
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with httpx.Client(verify=client_context(pki.directory, "ops"), timeout=10) as ops:
-        text = ops.get(server.url + "/metrics").text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "mtls_limit_refusals_total" and sample.labels["limit"] == limit:
-                return sample.value
-    return 0.0
+def refusals(pki: DevPKI, server: ServerProcess, limit: str) -> float:
+    return metric(server.url, pki.directory, "mtls_limit_refusals_total", limit=limit) or 0.0
 
 
 def test_body_over_the_limit_is_refused_with_413_before_it_is_read(
     default_pki: DevPKI, limited: ServerProcess
 ) -> None:
-    before = metric(default_pki, limited, "body_size")
+    before = refusals(default_pki, limited, "body_size")
     with connected(default_pki.directory, limited.port) as sock:
         head = (
             "POST /ops-only HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
@@ -90,19 +83,19 @@ def test_body_over_the_limit_is_refused_with_413_before_it_is_read(
     assert b"connection: close" in answer.lower()
     line = limited.wait_for_event("request refused", limit="body_size")
     assert line["peer"].startswith("127.0.0.1:")
-    assert metric(default_pki, limited, "body_size") == before + 1
+    assert refusals(default_pki, limited, "body_size") == before + 1
 
 
 def test_head_over_the_limit_is_refused_with_431(
     default_pki: DevPKI, limited: ServerProcess
 ) -> None:
-    before = metric(default_pki, limited, "head_size")
+    before = refusals(default_pki, limited, "head_size")
     with connected(default_pki.directory, limited.port) as sock:
         sock.sendall(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 20000)
         answer = read_all(sock)
     assert status_of(answer) == 431, answer[:300]
     limited.wait_for_event("request refused", limit="head_size")
-    assert metric(default_pki, limited, "head_size") == before + 1
+    assert refusals(default_pki, limited, "head_size") == before + 1
 
 
 def test_connection_that_sends_no_request_after_its_handshake_is_closed(

@@ -15,21 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from certsupport import (
-    devpki_cli,
-    metric,
-    place_order,
-    refusals,
-    refused_request,
-    running,
-    wait_until,
-)
+from certsupport import devpki_cli, place_order, refusals, refused_request, running, wait_until
 from conftest import EchoServers
 from cryptography import x509
 from devpki import DevPKI
 from mtls.health import crl_health
-from support import ServerProcess, client_context, https
 
+from harness.clients import client_context, https
+from harness.metrics import metric
+from harness.processes import ServerProcess
 from services import ServicePair
 
 

@@ -38,8 +38,8 @@ from certsupport import (
 from conftest import EchoServers
 from devpki import DevPKI
 from mtls import PeerClient, Role, TLSContexts, TLSSettings
-from support import client_context, https
 
+from harness.clients import client_context, https
 from services import ORDER, ServicePair
 
 
@@ -177,7 +177,7 @@ def _renew_and_see_it(pair: ServicePair, pki: DevPKI) -> dict[str, int]:
     strict = client_context(pki.directory, "ops")
     orders, payments = running(pair)
     for server in (orders, payments):
-        serial = renewed[server.module]
+        serial = renewed[server.name]
         server.wait_for_event("tls material reloaded", new_serial=f"{serial:x}")
         wait_until(partial(serial_served, strict, server.port, serial), f"{serial:x} served")
     wait_until(

@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from support import REPO, run_module
 from teach_support import running_lab
 
+from harness.processes import REPO, run_module
 from services import ServicePair
 from tools.scenarios import SCENARIOS, Outcome, run
 from tools.scenarios_table import render

@@ -28,20 +28,18 @@ from devpki import DevPKI, Leaf
 from security_support import (
     DOC,
     WRITE_DOC_ENV,
-    ClientView,
     Evidence,
     Row,
     State,
-    client_tls,
     documented_matrix,
-    http_request,
     payments_impostor,
-    probe,
     render_matrix,
     write_matrix,
 )
 from sessions_support import resumed, s_client, served, short_lived, wait_until_expired
 
+from harness.clients import client_context
+from harness.probe import ClientView, http_request, probe
 from services import ORDER, ServicePair
 
 TRUST_DOMAIN = "demo.internal"
@@ -240,10 +238,12 @@ def attempt(
 ) -> tuple[State, ClientView]:
     credentials = matrix.credentials[(case.id, target)]
     cert, key = credentials or (None, None)
-    context = client_tls(
-        matrix.pki.ca_cert_path,
-        cert,
-        key,
+    context = client_context(
+        None,
+        None,
+        ca=matrix.pki.ca_cert_path,
+        cert=cert,
+        key=key,
         max_version=case.max_version,
         weak_own_certificate=case.weak,
     )
@@ -425,7 +425,9 @@ def test_expiry_reaches_open_connections_and_resumed_sessions(
     live: dict[str, tuple[Leaf, httpx.Client, Path]] = {}
     for target in TARGETS:
         leaf = short_lived(matrix.pki, f"live-{target}", principal=CREATOR[target])
-        context = client_tls(matrix.pki.ca_cert_path, leaf.chain_path, leaf.key_path)
+        context = client_context(
+            None, None, ca=matrix.pki.ca_cert_path, cert=leaf.chain_path, key=leaf.key_path
+        )
         client = httpx.Client(verify=context, timeout=10, limits=httpx.Limits(keepalive_expiry=60))
         session = tmp_path / f"{target}.session"
         assert client.get(evidence.url(target) + "/health").status_code == 200
@@ -487,7 +489,9 @@ def test_oversized_requests_and_forged_proxy_headers_are_refused(
     target: str, matrix: Matrix, evidence: Evidence
 ) -> None:
     creator = matrix.pki.leaf(CREATOR[target])
-    context = client_tls(matrix.pki.ca_cert_path, creator.chain_path, creator.key_path)
+    context = client_context(
+        None, None, ca=matrix.pki.ca_cert_path, cert=creator.chain_path, key=creator.key_path
+    )
     port = port_of(evidence, target)
     before = evidence.state()
     body = probe(port, context, http_request("POST", f"/{target}", {"pad": "x" * TEN_MB},

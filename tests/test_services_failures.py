@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from devpki import DevPKI
-from support import ServerProcess
 
+from harness.processes import ServerProcess
 from services import ServicePair, eventually
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 from devpki import DevPKI
-from support import client_context
 
+from harness.clients import client_context
 from services import ORDER, ServicePair
 
 RETRIES = 20

@@ -29,7 +29,9 @@ from sessions_support import (
     short_lived,
     wait_until_expired,
 )
-from support import ServerProcess, client_context
+
+from harness.clients import client_context
+from harness.processes import ServerProcess
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 from devpki import DevPKI
-from support import ServerProcess, https
+
+from harness.clients import https
+from harness.processes import ServerProcess
 
 
 def _call(pki: DevPKI, name: str, server: ServerProcess, method: str, path: str) -> httpx.Response:

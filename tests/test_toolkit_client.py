@@ -16,8 +16,9 @@ from devpki import DevPKI
 from mtls import PeerClient, PeerUnavailable, Role, TLSContexts, TLSSettings
 from mtls.contexts import server_context
 from mtls.material import load_material
-from support import ServerProcess, free_port, run_module, tls_env
 
+from harness.ports import free_port
+from harness.processes import ServerProcess, run_module, tls_env
 from services import eventually
 
 

@@ -15,7 +15,8 @@ from mtls.contexts import client_context, server_context
 from mtls.errors import explain
 from mtls.material import TLSMaterial, load_material
 from mtls.settings import TLSSettings
-from support import client_context as plain_client_context
+
+from harness.clients import client_context as plain_client_context
 
 
 def material(pki: DevPKI, name: str, ca: DevPKI | None = None) -> TLSMaterial:

@@ -9,7 +9,10 @@ from collections.abc import Callable
 
 import pytest
 from devpki import DevPKI
-from support import ServerProcess, client_context, free_port
+
+from harness.clients import client_context
+from harness.ports import free_port
+from harness.processes import ServerProcess
 
 
 def _connect_and_read(context: ssl.SSLContext, port: int) -> tuple[str, BaseException | None]:

@@ -10,7 +10,9 @@ import pytest
 from conftest import EchoServers, issue_with_uris
 from cryptography.hazmat.primitives.serialization import Encoding
 from devpki import DevPKI
-from support import ServerProcess, https
+
+from harness.clients import https
+from harness.processes import ServerProcess
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from devpki import DevPKI
-from support import free_port, run_module, tls_env
+
+from harness.ports import free_port
+from harness.processes import run_module, tls_env
 
 
 def _start(pki: DevPKI, **overrides: str) -> tuple[int, str, str]:

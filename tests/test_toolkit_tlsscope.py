@@ -11,7 +11,10 @@ from conftest import EchoServers
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from devpki import DevPKI
-from support import ServerProcess, client_context, tls_get
+
+from harness.clients import client_context
+from harness.probe import tls_get
+from harness.processes import ServerProcess
 
 # IANA code points of the suites our contexts allow (RFC 8446, RFC 8442, RFC 7905).
 IANA_SUITES = {
@@ -84,7 +87,7 @@ def test_tls13_version_and_cipher_suite_are_iana_codes(
 ) -> None:
     answer = tls_get(client_context(default_pki.directory, "storefront"), echo.port, "/whoami")
     tls = answer.json()["tls"]
-    assert answer.version == "TLSv1.3"
+    assert answer.tls_version == "TLSv1.3"
     assert tls["tls_version"] == 0x0304
     assert answer.cipher is not None
     assert tls["cipher_suite"] == IANA_SUITES[answer.cipher]
@@ -112,7 +115,7 @@ def test_tls12_when_allowed_reports_version_0303_and_its_suite(
     )
     answer = tls_get(context, server.port, "/whoami")
     tls = answer.json()["tls"]
-    assert answer.version == "TLSv1.2"
+    assert answer.tls_version == "TLSv1.2"
     assert tls["tls_version"] == 0x0303
     assert answer.cipher is not None
     assert tls["cipher_suite"] == IANA_SUITES[answer.cipher]

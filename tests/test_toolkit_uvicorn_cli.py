@@ -10,7 +10,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from devpki import DevPKI
-from support import ServerProcess, client_context, free_port, tls_env, tls_get
+
+from harness.clients import client_context
+from harness.ports import free_port
+from harness.probe import tls_get
+from harness.processes import ServerProcess, tls_env
 
 
 @pytest.fixture(scope="module", params=["HttpToolsTLSProtocol", "H11TLSProtocol"])

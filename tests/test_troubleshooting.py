@@ -24,9 +24,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from devpki import DevPKI
-from support import REPO, free_port, run_module, tls_env
 from teach_support import expected_pattern, running_lab
 
+from harness.ports import free_port
+from harness.processes import REPO, run_module, tls_env
 from tools import scenarios
 
 DOC = REPO / "docs" / "troubleshooting.md"

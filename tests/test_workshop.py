@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import REPO, process_env
 from teach_support import expected_pattern
 
+from harness.processes import REPO, process_env
 from services import ServicePair
 
 DOC = REPO / "docs" / "workshop.md"

@@ -9,15 +9,14 @@ difference of two scrapes, around one call, is that call's log line.
 
 from __future__ import annotations
 
-import re
 import ssl
 import time
 from collections import Counter
 
 import httpx
 
-_SAMPLE = re.compile(r"^(mtls_[a-z_]+_total)(\{[^}]*\})? ([0-9.e+]+)$")
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
+from harness.metrics import samples
+
 OPERATOR = "ops"  # the identity that may read /metrics, and whose scrapes are left out
 
 
@@ -25,11 +24,9 @@ def scrape(client: httpx.Client, base_url: str) -> Counter[tuple[str, tuple[tupl
     """The counters of one service, keyed by (metric, labels)."""
     text = client.get(f"{base_url}/metrics").raise_for_status().text
     counts: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match:
-            labels = tuple(_LABEL.findall(match.group(2) or ""))
-            counts[(match.group(1), labels)] = int(float(match.group(3)))
+    for (name, labels), value in samples(text).items():
+        if name.startswith("mtls_") and name.endswith("_total"):
+            counts[(name, tuple(sorted(labels)))] = int(value)
     return counts
 
 

@@ -125,29 +125,15 @@ def handshake_table(results: Results) -> list[str]:
 
 
 def scale_table(results: Results) -> list[str]:
+    labels = ("plain TCP, no TLS", "TLS 1.3, no client certificate")
+    labelled = [(label, results.handshakes[case]) for case, label in zip(SCALE_CASES, labels,
+                                                                          strict=True)]  # fmt: skip
     full = results.handshakes[Case("ours", "p256", "1.3", False)]
-    rows = []
-    for case, label in zip(
-        SCALE_CASES, ("plain TCP, no TLS", "TLS 1.3, no client certificate"), strict=True
-    ):
-        f = results.handshakes[case]
-        rows.append(
-            [label, f.per_second.show(), f.server_ms.show("{:.2f}"), f.client_ms.show("{:.2f}")]
-        )
-    rows.append(
-        [
-            "mTLS 1.3 (from the table above)",
-            full.per_second.show(),
-            full.server_ms.show("{:.2f}"),
-            full.client_ms.show("{:.2f}"),
-        ]
-    )
-    header = [
-        "new connection to our server, P-256",
-        "conn/s",
-        "server CPU ms/conn",
-        "client CPU ms/conn",
-    ]
+    labelled.append(("mTLS 1.3 (from the table above)", full))
+    rows = [[label, f.per_second.show(), f.server_ms.show("{:.2f}"), f.client_ms.show("{:.2f}")]
+            for label, f in labelled]  # fmt: skip
+    header = ["new connection to our server, P-256", "conn/s",
+              "server CPU ms/conn", "client CPU ms/conn"]  # fmt: skip
     return _table(header, rows)
 
 

@@ -56,13 +56,13 @@ def process_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def run_module(
-    module: str, env: Mapping[str, str], *args: str, timeout: float = 30.0
+    module: str, env: Mapping[str, str], *args: str, timeout: float = 30.0, cwd: Path = REPO
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m module args...` to completion, stdout and stderr kept apart."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         env=process_env(env),
-        cwd=REPO,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -24,11 +24,11 @@ from typing import Any
 import httpx
 from cryptography import x509
 from devpki import DevPKI, Leaf
+from service_pair import ORDER, ServicePair, eventually
 
 from harness.clients import https
 from harness.probe import http_request, probe, tls_get
 from harness.processes import REPO, ServerProcess, process_env
-from services import ORDER, ServicePair, eventually
 
 STYLES = ("atomic_rename", "symlink_swap", "in_place_write")
 CHAIN, KEY = "chain.pem", "key.pem"

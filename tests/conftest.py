@@ -11,6 +11,7 @@ from devpki import DevPKI, Leaf
 from devpki.authority import load as load_authority
 from devpki.builders.leaf import CLIENT_ONLY, LeafSpec
 from devpki.leaf_files import make_leaf, write_leaf
+from service_pair import ServicePair
 
 from harness.ports import free_port
 from harness.processes import TESTS, ServerProcess, tls_env
@@ -40,6 +41,25 @@ def new_pki(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., DevPKI]:
         return pki
 
     return make
+
+
+@pytest.fixture(scope="module")
+def pair(default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePair]:
+    """orders and payments on the default PKI, one pair per test module (a module that needs
+    other settings defines its own `pair`)."""
+    with ServicePair.start(default_pki.directory, tmp_path_factory.mktemp("services")) as services:
+        yield services
+
+
+@pytest.fixture
+def own_pki_services(
+    new_pki: Callable[..., DevPKI], tmp_path: Path
+) -> Iterator[tuple[DevPKI, ServicePair]]:
+    """orders and payments running on a fresh PKI of their own, which the test may revoke
+    in or renew from (the session's default PKI is never changed)."""
+    pki = new_pki()
+    with ServicePair.start(pki.directory, tmp_path) as pair:
+        yield pki, pair
 
 
 def issue_with_uris(pki: DevPKI, name: str, uris: tuple[str, ...]) -> Leaf:

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from devpki import DevPKI
+from service_pair import ServicePair
 
 from harness.processes import REPO
-from services import ServicePair
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the `tools` package lives at the top of the repo

@@ -2,7 +2,7 @@
 
 `python -m tools.configdoc --write` (`make config-doc`) rewrites the block
 between the markers in README.md and the whole .env.example; `--check` (and
-tests/test_readme_config.py) fails when either differs from what the classes
+tests/teaching/test_readme_config.py) fails when either differs from what the classes
 say. Names, defaults and meanings all come from the pydantic `Field`s.
 """
 

@@ -1,4 +1,6 @@
-"""The one place that builds `ssl.SSLContext`s.
+"""Every `ssl.SSLContext` a connection of the services uses is built here.
+
+(`mtls.tlsscope` makes one more, never connected, only to read OpenSSL's cipher table.)
 
 Both sides get the same hardening: TLS 1.3 unless the settings allow 1.2, the
 peer's certificate required and checked strictly (`VERIFY_X509_STRICT`, so

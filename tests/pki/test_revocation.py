@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,59 +19,56 @@ from conftest import EchoServers
 from cryptography import x509
 from devpki import DevPKI
 from mtls.health import crl_health
+from service_pair import ServicePair
 
 from harness.clients import client_context, https
 from harness.metrics import metric
 from harness.processes import ServerProcess
-from services import ServicePair
 
 
 def test_revoked_storefront_is_refused_by_running_services_without_a_restart(
-    new_pki: Callable[..., DevPKI], tmp_path: Path
+    own_pki_services: tuple[DevPKI, ServicePair],
 ) -> None:
-    pki = new_pki()
+    pki, pair = own_pki_services
     revoked = pki.leaf("storefront").serial
-    with ServicePair.start(pki.directory, tmp_path) as pair:
-        orders, payments = running(pair)
-        pids = {orders.proc.pid, payments.proc.pid}
-        kept_alive = https(pki.directory, "storefront")  # a connection opened before the revoke
-        assert kept_alive.get(f"{pair.orders_url}/health").status_code == 200
-        place_order(pair)
+    orders, payments = running(pair)
+    pids = {orders.proc.pid, payments.proc.pid}
+    kept_alive = https(pki.directory, "storefront")  # a connection opened before the revoke
+    assert kept_alive.get(f"{pair.orders_url}/health").status_code == 200
+    place_order(pair)
 
-        assert f"revoked storefront (serial {revoked:x})" in devpki_cli(pki, "revoke", "storefront")
-        for server in (orders, payments):
-            reload = server.wait_for_event("tls material reloaded")  # the CRL changed
-            assert reload["old_serial"] == reload["new_serial"]  # its own certificate stays
+    assert f"revoked storefront (serial {revoked:x})" in devpki_cli(pki, "revoke", "storefront")
+    for server in (orders, payments):
+        reload = server.wait_for_event("tls material reloaded")  # the CRL changed
+        assert reload["old_serial"] == reload["new_serial"]  # its own certificate stays
 
-        storefront = client_context(pki.directory, "storefront")
-        for server in (orders, payments):
-            peer, error = refused_request(storefront, server.port)
-            refusal = server.wait_for_event("tls handshake refused", peer=peer)
-            assert refusal["reason"] == "revoked", (refusal, error)
-        assert (
-            metric(
-                pair.orders_url, pki.directory, "mtls_handshake_failures_total", reason="revoked"
-            )
-            == 1.0
-        )
+    storefront = client_context(pki.directory, "storefront")
+    for server in (orders, payments):
+        peer, error = refused_request(storefront, server.port)
+        refusal = server.wait_for_event("tls handshake refused", peer=peer)
+        assert refusal["reason"] == "revoked", (refusal, error)
+    assert (
+        metric(pair.orders_url, pki.directory, "mtls_handshake_failures_total", reason="revoked")
+        == 1.0
+    )
 
-        # The connection opened before the revoke is closed too; reconnecting is refused.
-        closed = orders.wait_for_event("tls connection closed", serial=f"{revoked:x}")
-        assert closed["reason"] == "revoked"
-        with pytest.raises(httpx.HTTPError):
-            kept_alive.get(f"{pair.orders_url}/health")
-        kept_alive.close()
-        wait_until(lambda: len(refusals(orders)) == 2, "the kept-alive client's reconnect refused")
-        # The services' own certificates still work both ways, and a new storefront one does.
-        pki.renew("storefront")
-        order = place_order(pair)
-        assert order["status"] == "paid"
-        pair.wait_for_status(order["id"], "settled")
-        assert {orders.proc.pid, payments.proc.pid} == pids
-        assert len(refusals(orders)) == 2, refusals(orders)  # one more: the kept-alive client
-        assert len(refusals(payments)) == 1, refusals(payments)
-        assert orders.proc.poll() is None
-        assert payments.proc.poll() is None
+    # The connection opened before the revoke is closed too; reconnecting is refused.
+    closed = orders.wait_for_event("tls connection closed", serial=f"{revoked:x}")
+    assert closed["reason"] == "revoked"
+    with pytest.raises(httpx.HTTPError):
+        kept_alive.get(f"{pair.orders_url}/health")
+    kept_alive.close()
+    wait_until(lambda: len(refusals(orders)) == 2, "the kept-alive client's reconnect refused")
+    # The services' own certificates still work both ways, and a new storefront one does.
+    pki.renew("storefront")
+    order = place_order(pair)
+    assert order["status"] == "paid"
+    pair.wait_for_status(order["id"], "settled")
+    assert {orders.proc.pid, payments.proc.pid} == pids
+    assert len(refusals(orders)) == 2, refusals(orders)  # one more: the kept-alive client
+    assert len(refusals(payments)) == 1, refusals(payments)
+    assert orders.proc.poll() is None
+    assert payments.proc.poll() is None
 
 
 # ------------------------------------------------- connections opened before the revocation

@@ -17,8 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from devpki import DevPKI
-
-from services import ORDER, ServicePair
+from service_pair import ORDER, ServicePair
 
 CALLERS = ("storefront", "ops", "orders", "payments", "intruder")
 ANYONE = frozenset(CALLERS)  # any authenticated principal, an unknown one included

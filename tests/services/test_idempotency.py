@@ -8,23 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from devpki import DevPKI
+from service_pair import ORDER, ServicePair
 
 from harness.clients import client_context
-from services import ORDER, ServicePair
 
 RETRIES = 20
-
-
-@pytest.fixture(scope="module")
-def pair(default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePair]:
-    with ServicePair.start(default_pki.directory, tmp_path_factory.mktemp("idem-data")) as services:
-        yield services
 
 
 def send_together(

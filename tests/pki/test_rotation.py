@@ -38,9 +38,9 @@ from certsupport import (
 from conftest import EchoServers
 from devpki import DevPKI
 from mtls import PeerClient, Role, TLSContexts, TLSSettings
+from service_pair import ORDER, ServicePair
 
 from harness.clients import client_context, https
-from services import ORDER, ServicePair
 
 
 def _client_contexts(pki: DevPKI, material: MaterialDir) -> TLSContexts:
@@ -149,26 +149,25 @@ def test_half_written_pair_is_ignored_until_the_key_arrives(
 
 
 def test_devpki_renew_reaches_running_services_as_server_and_as_client(
-    new_pki: Callable[..., DevPKI], tmp_path: Path
+    own_pki_services: tuple[DevPKI, ServicePair],
 ) -> None:
-    pki = new_pki()
+    pki, pair = own_pki_services
+    orders, payments = running(pair)
     old = pki.leaf("orders").serial
-    with ServicePair.start(pki.directory, tmp_path) as pair:
-        orders, payments = running(pair)
-        place_order(pair)
-        wait_until(lambda: access_serials(payments, "orders"), "payments' access log line")
-        assert access_serials(payments, "orders") == {f"{old:x}"}
+    place_order(pair)
+    wait_until(lambda: access_serials(payments, "orders"), "payments' access log line")
+    assert access_serials(payments, "orders") == {f"{old:x}"}
 
-        assert "wrote" in devpki_cli(pki, "renew", "orders")
-        new = pki.leaf("orders").serial
-        orders.wait_for_event("tls material reloaded", new_serial=f"{new:x}")
-        strict = client_context(pki.directory, "storefront")
-        assert peer_serial(strict, pair.orders_port) == new
-        place_order(pair)
-        wait_until(lambda: f"{new:x}" in access_serials(payments, "orders"), "the new serial")
-        assert access_serials(payments, "orders") == {f"{old:x}", f"{new:x}"}
-        assert refusals(orders) == []
-        assert refusals(payments) == []
+    assert "wrote" in devpki_cli(pki, "renew", "orders")
+    new = pki.leaf("orders").serial
+    orders.wait_for_event("tls material reloaded", new_serial=f"{new:x}")
+    strict = client_context(pki.directory, "storefront")
+    assert peer_serial(strict, pair.orders_port) == new
+    place_order(pair)
+    wait_until(lambda: f"{new:x}" in access_serials(payments, "orders"), "the new serial")
+    assert access_serials(payments, "orders") == {f"{old:x}", f"{new:x}"}
+    assert refusals(orders) == []
+    assert refusals(payments) == []
 
 
 def _renew_and_see_it(pair: ServicePair, pki: DevPKI) -> dict[str, int]:

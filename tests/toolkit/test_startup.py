@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from devpki import DevPKI
@@ -31,48 +32,48 @@ def test_missing_certificate_file_is_named(default_pki: DevPKI, tmp_path: Path) 
     assert "make certs" in line
 
 
-def test_unreadable_key_is_named(default_pki: DevPKI, tmp_path: Path) -> None:
+def _unreadable_key(pki: Path, tmp: Path) -> tuple[dict[str, str], list[str]]:
     # Root reads any file whatever its mode, so a directory stands in for an unreadable key.
-    code, line, _ = _start(default_pki, MTLS_KEY=str(tmp_path))
+    return {"MTLS_KEY": str(tmp)}, [f"MTLS_KEY={tmp}: cannot read it", "owner and mode"]
+
+
+def _garbage_key(pki: Path, tmp: Path) -> tuple[dict[str, str], list[str]]:
+    (tmp / "key.pem").write_text("not a key\n")
+    return {"MTLS_KEY": str(tmp / "key.pem")}, [
+        f"MTLS_KEY={tmp / 'key.pem'}: not a PEM private key"
+    ]
+
+
+def _another_key(pki: Path, tmp: Path) -> tuple[dict[str, str], list[str]]:
+    other = pki / "payments" / "key.pem"
+    expected = [f"MTLS_KEY={other}: this key does not match the certificate"]
+    return {"MTLS_KEY": str(other)}, [*expected, str(pki / "orders" / "chain.pem")]
+
+
+def _client_only_certificate(pki: Path, tmp: Path) -> tuple[dict[str, str], list[str]]:
+    chain, key = pki / "storefront" / "chain.pem", pki / "storefront" / "key.pem"
+    expected = [f"MTLS_CERT={chain}", "lacks the serverAuth extended key usage"]
+    return {"MTLS_CERT": str(chain), "MTLS_KEY": str(key)}, expected
+
+
+def _empty_ca_bundle(pki: Path, tmp: Path) -> tuple[dict[str, str], list[str]]:
+    (tmp / "ca.crt").write_text("# no certificates here\n")
+    return {"MTLS_CA": str(tmp / "ca.crt")}, [f"MTLS_CA={tmp / 'ca.crt'}: holds no PEM certificate"]
+
+
+@pytest.mark.parametrize(
+    "bad_material",
+    [_unreadable_key, _garbage_key, _another_key, _client_only_certificate, _empty_ca_bundle],
+    ids=lambda case: case.__name__.strip("_"),
+)
+def test_unusable_material_is_named_with_the_fix(
+    default_pki: DevPKI, tmp_path: Path, bad_material: Any
+) -> None:
+    overrides, expected = bad_material(default_pki.directory, tmp_path)
+    code, line, _ = _start(default_pki, **overrides)
     assert code == 2
-    assert f"MTLS_KEY={tmp_path}: cannot read it" in line
-    assert "owner and mode" in line
-
-
-def test_key_that_is_not_a_key_is_named(default_pki: DevPKI, tmp_path: Path) -> None:
-    garbage = tmp_path / "key.pem"
-    garbage.write_text("not a key\n")
-    code, line, _ = _start(default_pki, MTLS_KEY=str(garbage))
-    assert code == 2
-    assert f"MTLS_KEY={garbage}: not a PEM private key" in line
-
-
-def test_key_not_matching_the_certificate_is_named(default_pki: DevPKI) -> None:
-    other_key = default_pki.directory / "payments" / "key.pem"
-    code, line, _ = _start(default_pki, MTLS_KEY=str(other_key))
-    assert code == 2
-    assert f"MTLS_KEY={other_key}: this key does not match the certificate" in line
-    assert str(default_pki.directory / "orders" / "chain.pem") in line
-
-
-def test_client_only_certificate_cannot_serve(default_pki: DevPKI) -> None:
-    storefront = default_pki.directory / "storefront"
-    code, line, _ = _start(
-        default_pki,
-        MTLS_CERT=str(storefront / "chain.pem"),
-        MTLS_KEY=str(storefront / "key.pem"),
-    )
-    assert code == 2
-    assert f"MTLS_CERT={storefront / 'chain.pem'}" in line
-    assert "lacks the serverAuth extended key usage" in line
-
-
-def test_ca_bundle_without_certificates_is_named(default_pki: DevPKI, tmp_path: Path) -> None:
-    empty = tmp_path / "ca.crt"
-    empty.write_text("# no certificates here\n")
-    code, line, _ = _start(default_pki, MTLS_CA=str(empty))
-    assert code == 2
-    assert f"MTLS_CA={empty}: holds no PEM certificate" in line
+    for part in expected:
+        assert part in line
 
 
 @pytest.mark.parametrize("domain", ["spiffe://demo.internal", "Demo.Internal", "demo.internal/x"])

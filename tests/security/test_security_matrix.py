@@ -36,11 +36,11 @@ from security_support import (
     render_matrix,
     write_matrix,
 )
+from service_pair import ORDER, ServicePair
 from sessions_support import resumed, s_client, served, short_lived, wait_until_expired
 
 from harness.clients import client_context
 from harness.probe import ClientView, http_request, probe
-from services import ORDER, ServicePair
 
 TRUST_DOMAIN = "demo.internal"
 TARGETS = ("orders", "payments")

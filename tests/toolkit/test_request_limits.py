@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from conftest import EchoServers
 from devpki import DevPKI
+from service_pair import ORDER, ServicePair
 
 from harness.clients import client_context
 from harness.metrics import metric
 from harness.processes import ServerProcess
-from services import ORDER, ServicePair
 
 SMALL_LIMITS = {
     "MTLS_MAX_BODY_BYTES": "65536",
@@ -167,12 +167,6 @@ def test_kept_alive_idle_connection_keeps_the_keep_alive_timeout(
 
 
 # ------------------------------------------------------------------- the services
-
-
-@pytest.fixture(scope="module")
-def pair(default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePair]:
-    with ServicePair.start(default_pki.directory, tmp_path_factory.mktemp("limits")) as pair:
-        yield pair
 
 
 def test_default_body_limit_refuses_a_10_mb_order(pair: ServicePair) -> None:

@@ -21,10 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 from devpki import DevPKI
+from service_pair import ORDER, ServicePair
 
 from harness.clients import client_context
 from harness.processes import ServerProcess
-from services import ORDER, ServicePair
 
 pytestmark = pytest.mark.slow
 

@@ -15,14 +15,13 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from devpki import DevPKI
+from service_pair import ORDER, ServicePair
 
 from harness.processes import REPO
-from services import ORDER, ServicePair
 
 TOOLS_SCRIPT = REPO / "scripts" / "ci" / "tools.sh"
 JAVA_CLIENT = REPO / "tests" / "clients" / "Client.java"
@@ -49,12 +48,6 @@ def require(tool: str) -> str:
         if path is None:
             pytest.skip(f"{tool} is not installed and scripts/ci/tools.sh could not: {output}")
     return path
-
-
-@pytest.fixture(scope="module")
-def pair(default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePair]:
-    with ServicePair.start(default_pki.directory, tmp_path_factory.mktemp("clients")) as pair:
-        yield pair
 
 
 def refusals(pair: ServicePair) -> int:

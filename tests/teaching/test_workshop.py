@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from service_pair import ServicePair
 from teach_support import expected_pattern
 
 from harness.processes import REPO, process_env
-from services import ServicePair
 
 DOC = REPO / "docs" / "workshop.md"
 SERVICES_MARKER = "<!-- workshop: services start here -->"

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 from devpki import DevPKI
-
-from services import ServicePair, eventually
+from service_pair import ServicePair, eventually
 
 
 @pytest.fixture(scope="module")

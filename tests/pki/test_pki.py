@@ -10,7 +10,6 @@ import socket
 import ssl
 import stat
 import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,19 +22,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from devpki import DEFAULT_TRUST_DOMAIN, DevPKI, Leaf, PKIError, certificate_facts
 
+from harness.processes import REPO, run_module
+
 DEFAULT_NAMES = ("orders", "payments", "storefront", "ops")
 SERVERS = ("orders", "payments")
 
 
 # ---------------------------------------------------------------- fixtures and helpers
-@pytest.fixture(scope="module")
-def shared_pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
-    """One default PKI for the read-only tests (key generation is the slow part)."""
-    pki = DevPKI(tmp_path_factory.mktemp("pki"))
-    pki.make_default()
-    return pki
-
-
 @pytest.fixture
 def pki(tmp_path: Path) -> DevPKI:
     """A fresh default PKI for tests that change it."""
@@ -115,16 +108,8 @@ def ext(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.Extensio
     return cert.extensions.get_extension_for_class(kind)
 
 
-def devpki_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MTLS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "devpki", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-        env=env,
-    )
+def devpki_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return run_module("devpki", {}, *args, cwd=cwd)
 
 
 def mode(path: Path) -> int:
@@ -132,8 +117,8 @@ def mode(path: Path) -> int:
 
 
 # ---------------------------------------------------------------- the CA
-def test_root_is_a_strict_trust_anchor(shared_pki: DevPKI) -> None:
-    certs = x509.load_pem_x509_certificates(shared_pki.ca_cert_path.read_bytes())
+def test_root_is_a_strict_trust_anchor(default_pki: DevPKI) -> None:
+    certs = x509.load_pem_x509_certificates(default_pki.ca_cert_path.read_bytes())
     assert len(certs) == 1, "ca.crt must hold the root only"
     root = certs[0]
     assert root.subject == root.issuer
@@ -154,9 +139,9 @@ def test_root_is_a_strict_trust_anchor(shared_pki: DevPKI) -> None:
     assert timedelta(days=3649) < lifetime < timedelta(days=3651)
 
 
-def test_intermediate_is_signed_by_root_and_cannot_sign_cas(shared_pki: DevPKI) -> None:
-    root = x509.load_pem_x509_certificate(shared_pki.ca_cert_path.read_bytes())
-    inter = x509.load_pem_x509_certificate(shared_pki.intermediate_cert_path.read_bytes())
+def test_intermediate_is_signed_by_root_and_cannot_sign_cas(default_pki: DevPKI) -> None:
+    root = x509.load_pem_x509_certificate(default_pki.ca_cert_path.read_bytes())
+    inter = x509.load_pem_x509_certificate(default_pki.intermediate_cert_path.read_bytes())
     inter.verify_directly_issued_by(root)
     bc = ext(inter, x509.BasicConstraints)
     assert bc.critical
@@ -168,24 +153,24 @@ def test_intermediate_is_signed_by_root_and_cannot_sign_cas(shared_pki: DevPKI) 
     assert ext(inter, x509.SubjectKeyIdentifier).value.digest
 
 
-def test_ca_keys_are_private_to_the_owner(shared_pki: DevPKI) -> None:
+def test_ca_keys_are_private_to_the_owner(default_pki: DevPKI) -> None:
     for key in ("root.key", "intermediate.key"):
-        assert mode(shared_pki.directory / "ca" / key) == 0o600
+        assert mode(default_pki.directory / "ca" / key) == 0o600
 
 
 # ---------------------------------------------------------------- default leaves
 @pytest.mark.parametrize("name", DEFAULT_NAMES)
-def test_default_leaf_verifies_with_openssl_strict(shared_pki: DevPKI, name: str) -> None:
-    result = openssl_verify(shared_pki, shared_pki.leaf(name).cert_path)
+def test_default_leaf_verifies_with_openssl_strict(default_pki: DevPKI, name: str) -> None:
+    result = openssl_verify(default_pki, default_pki.leaf(name).cert_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith(": OK")
 
 
 @pytest.mark.parametrize("name", DEFAULT_NAMES)
-def test_default_leaf_has_the_documented_profile(shared_pki: DevPKI, name: str) -> None:
-    leaf = shared_pki.leaf(name)
+def test_default_leaf_has_the_documented_profile(default_pki: DevPKI, name: str) -> None:
+    leaf = default_pki.leaf(name)
     cert = leaf.certificate
-    inter = x509.load_pem_x509_certificate(shared_pki.intermediate_cert_path.read_bytes())
+    inter = x509.load_pem_x509_certificate(default_pki.intermediate_cert_path.read_bytes())
     assert leaf.spiffe_id == f"spiffe://{DEFAULT_TRUST_DOMAIN}/{name}"
     assert uri_sans(cert) == [leaf.spiffe_id]
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == name
@@ -214,10 +199,10 @@ def test_default_leaf_has_the_documented_profile(shared_pki: DevPKI, name: str) 
         assert san.get_values_for_type(x509.DNSName) == []
 
 
-def test_chain_file_holds_leaf_then_intermediate(shared_pki: DevPKI) -> None:
-    leaf = shared_pki.leaf("orders")
+def test_chain_file_holds_leaf_then_intermediate(default_pki: DevPKI) -> None:
+    leaf = default_pki.leaf("orders")
     chain = x509.load_pem_x509_certificates(leaf.chain_path.read_bytes())
-    inter = x509.load_pem_x509_certificate(shared_pki.intermediate_cert_path.read_bytes())
+    inter = x509.load_pem_x509_certificate(default_pki.intermediate_cert_path.read_bytes())
     assert chain == [leaf.certificate, inter]
     assert leaf.chain_pem() == leaf.chain_path.read_bytes()
 
@@ -225,9 +210,11 @@ def test_chain_file_holds_leaf_then_intermediate(shared_pki: DevPKI) -> None:
 @pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.parametrize("hostname", ["localhost", "127.0.0.1"])
 def test_mtls_handshake_succeeds_under_strict_verification(
-    shared_pki: DevPKI, server: str, hostname: str
+    default_pki: DevPKI, server: str, hostname: str
 ) -> None:
-    seen = handshake(shared_pki, shared_pki.leaf(server), shared_pki.leaf("storefront"), hostname)
+    seen = handshake(
+        default_pki, default_pki.leaf(server), default_pki.leaf("storefront"), hostname
+    )
     assert "server_error" not in seen, seen.get("server_error")
     assert seen["data"] == b"ok"
     client_uris = [v for k, v in seen["client_cert"]["subjectAltName"] if k == "URI"]
@@ -236,23 +223,23 @@ def test_mtls_handshake_succeeds_under_strict_verification(
     assert server_uris == [f"spiffe://{DEFAULT_TRUST_DOMAIN}/{server}"]
 
 
-def test_client_only_certificate_cannot_serve_tls(shared_pki: DevPKI) -> None:
-    storefront = shared_pki.leaf("storefront")
+def test_client_only_certificate_cannot_serve_tls(default_pki: DevPKI) -> None:
+    storefront = default_pki.leaf("storefront")
     with pytest.raises(
         ssl.SSLCertVerificationError, match=r"(unsuitable|unsupported) certificate purpose"
     ):
-        handshake(shared_pki, storefront, shared_pki.leaf("orders"), "localhost")
+        handshake(default_pki, storefront, default_pki.leaf("orders"), "localhost")
 
 
-def test_server_hostname_not_in_sans_is_refused(shared_pki: DevPKI) -> None:
+def test_server_hostname_not_in_sans_is_refused(default_pki: DevPKI) -> None:
     with pytest.raises(ssl.SSLCertVerificationError, match="mismatch"):
-        handshake(shared_pki, shared_pki.leaf("orders"), shared_pki.leaf("ops"), "payments")
+        handshake(default_pki, default_pki.leaf("orders"), default_pki.leaf("ops"), "payments")
 
 
 # ---------------------------------------------------------------- files
 @pytest.mark.parametrize("name", DEFAULT_NAMES)
-def test_private_key_and_keystore_files_are_0600(shared_pki: DevPKI, name: str) -> None:
-    leaf = shared_pki.leaf(name)
+def test_private_key_and_keystore_files_are_0600(default_pki: DevPKI, name: str) -> None:
+    leaf = default_pki.leaf(name)
     assert leaf.keystore_path is not None
     assert mode(leaf.key_path) == 0o600
     assert mode(leaf.keystore_path) == 0o600
@@ -276,8 +263,8 @@ def p12_targets(pki: DevPKI) -> list[Path]:
     return [pki.truststore_path, *(pki.directory / n / "keystore.p12" for n in DEFAULT_NAMES)]
 
 
-def test_pkcs12_files_open_with_openssl(shared_pki: DevPKI) -> None:
-    for p12 in p12_targets(shared_pki):
+def test_pkcs12_files_open_with_openssl(default_pki: DevPKI) -> None:
+    for p12 in p12_targets(default_pki):
         result = subprocess.run(
             ["openssl", "pkcs12", "-in", str(p12), "-passin", "pass:changeit", "-nokeys"],
             capture_output=True,
@@ -288,11 +275,11 @@ def test_pkcs12_files_open_with_openssl(shared_pki: DevPKI) -> None:
         assert "BEGIN CERTIFICATE" in result.stdout
 
 
-def test_pkcs12_files_open_with_java_keytool(shared_pki: DevPKI) -> None:
+def test_pkcs12_files_open_with_java_keytool(default_pki: DevPKI) -> None:
     if shutil.which("keytool") is None:
         pytest.skip("keytool (a JDK) is not installed")
-    expected = {shared_pki.truststore_path: "trustedCertEntry"}
-    expected |= {shared_pki.directory / n / "keystore.p12": "PrivateKeyEntry" for n in SERVERS}
+    expected = {default_pki.truststore_path: "trustedCertEntry"}
+    expected |= {default_pki.directory / n / "keystore.p12": "PrivateKeyEntry" for n in SERVERS}
     for path, entry in expected.items():
         p12 = str(path)
         result = subprocess.run(
@@ -558,8 +545,8 @@ def test_issue_without_a_ca_says_to_run_make_certs(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- facts
-def test_certificate_facts_describe_a_server_certificate(shared_pki: DevPKI) -> None:
-    facts = shared_pki.inspect("orders")
+def test_certificate_facts_describe_a_server_certificate(default_pki: DevPKI) -> None:
+    facts = default_pki.inspect("orders")
     assert facts.spiffe_id == f"spiffe://{DEFAULT_TRUST_DOMAIN}/orders"
     assert facts.dns_names == ("orders", "localhost")
     assert facts.ip_addresses == ("127.0.0.1",)
@@ -569,11 +556,11 @@ def test_certificate_facts_describe_a_server_certificate(shared_pki: DevPKI) -> 
     assert re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", facts.sha256_fingerprint)
     assert facts.not_after.endswith("Z")
     assert datetime.fromisoformat(facts.not_after)
-    assert int(facts.serial, 16) == shared_pki.leaf("orders").serial
+    assert int(facts.serial, 16) == default_pki.leaf("orders").serial
     assert not facts.is_ca
     assert json.loads(json.dumps(facts.to_dict()))["dns_names"] == ["orders", "localhost"]
-    assert shared_pki.inspect("ca").is_ca
-    assert shared_pki.inspect(str(shared_pki.intermediate_cert_path)).is_ca
+    assert default_pki.inspect("ca").is_ca
+    assert default_pki.inspect(str(default_pki.intermediate_cert_path)).is_ca
 
 
 # ---------------------------------------------------------------- CLI

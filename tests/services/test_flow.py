@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from devpki import DevPKI
-
-from services import ORDER, ServicePair, eventually
+from service_pair import ORDER, ServicePair, eventually
 
 DECLINE_ABOVE = 50_000
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from devpki import DevPKI
+from service_pair import ServicePair, eventually
 
 from harness.processes import ServerProcess
-from services import ServicePair, eventually
 
 
 def running(server: ServerProcess | None) -> ServerProcess:

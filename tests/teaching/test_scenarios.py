@@ -6,10 +6,10 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from service_pair import ServicePair
 from teach_support import running_lab
 
 from harness.processes import REPO, run_module
-from services import ServicePair
 from tools.scenarios import SCENARIOS, Outcome, run
 from tools.scenarios_table import render
 

@@ -6,21 +6,12 @@ the order exists, so a typo cannot turn into a charge.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from devpki import DevPKI
-
-from services import ORDER, ServicePair
+from service_pair import ORDER, ServicePair
 
 ITEM = {"sku": "book", "quantity": 1}
-
-
-@pytest.fixture(scope="module")
-def pair(default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePair]:
-    with ServicePair.start(default_pki.directory, tmp_path_factory.mktemp("invalid")) as services:
-        yield services
 
 
 def payment_calls(pair: ServicePair) -> int:

@@ -28,9 +28,9 @@ from certsupport import (
 )
 from devpki import DevPKI
 from mtls import TLSContexts, TLSSettings
+from service_pair import ORDER, ServicePair
 
 from harness.clients import client_context, https
-from services import ORDER, ServicePair
 
 
 def _trust(pki: DevPKI, *authorities: DevPKI) -> None:

@@ -15,7 +15,7 @@ import contextlib
 import re
 import ssl
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from ipaddress import IPv4Address
@@ -35,8 +35,7 @@ from hypothesis.errors import Unsatisfiable
 from mtls.identity import IdentityError, Principal, connection_identity
 from mtls.settings import TLSSettings
 from schemathesis import GenerationMode
-
-from services import ORDER, ServicePair
+from service_pair import ORDER, ServicePair
 
 TRUST_DOMAIN = "demo.internal"
 TLS_SETTINGS = TLSSettings(trust_domain=TRUST_DOMAIN)
@@ -48,12 +47,6 @@ FUZZ_SETTINGS = settings(
     database=None,  # no .hypothesis folder in the repo
     suppress_health_check=list(HealthCheck),
 )
-
-
-@pytest.fixture(scope="module")
-def pair(default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePair]:
-    with ServicePair.start(default_pki.directory, tmp_path_factory.mktemp("fuzz")) as pair:
-        yield pair
 
 
 # ----------------------------------------------------------------- the APIs (schemathesis)

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from devpki import DevPKI
-from mtls.doctor import Options, diagnose
+from mtls.doctor import Options, Report, diagnose
 from mtls.doctor.report import render
+from service_pair import ServicePair
 from teach_support import running_lab
 
 from harness.ports import free_port
 from harness.processes import run_module
-from services import ServicePair
 from tools.lab import Lab
 from tools.scenarios import SCENARIOS, Scenario, doctor_options
 
@@ -79,17 +79,18 @@ def test_doctor_reports_nothing_listening_as_unreachable(default_pki: DevPKI) ->
     assert "make run" in report.verdict.fix
 
 
+def _diagnose(pair: ServicePair, cert: Path, key: Path, ca: Path | None = None) -> Report:
+    """The doctor's report on a call to orders with this certificate and key."""
+    options = Options(url=pair.orders_url, cert=cert, key=key, ca=ca or pair.pki_dir / "ca.crt")
+    return diagnose(options)
+
+
 def test_doctor_finds_a_key_that_does_not_match_before_connecting(
     lab: tuple[ServicePair, Lab], tmp_path: Path
 ) -> None:
     pair, _ = lab
-    report = diagnose(
-        Options(
-            url=pair.orders_url,
-            cert=pair.pki_dir / "storefront" / "chain.pem",
-            key=pair.pki_dir / "ops" / "key.pem",
-            ca=pair.pki_dir / "ca.crt",
-        )
+    report = _diagnose(
+        pair, pair.pki_dir / "storefront" / "chain.pem", pair.pki_dir / "ops" / "key.pem"
     )
     assert report.verdict.cause == "local_files"
     assert report.failed("key") is not None
@@ -105,14 +106,7 @@ def test_doctor_flags_a_chain_file_in_the_wrong_order(
     ca_part = intermediate.read_text().replace(leaf.read_text(), "")
     reversed_chain.write_text(ca_part + leaf.read_text())
     shutil.copy(pair.pki_dir / "storefront" / "key.pem", tmp_path / "key.pem")
-    report = diagnose(
-        Options(
-            url=pair.orders_url,
-            cert=reversed_chain,
-            key=tmp_path / "key.pem",
-            ca=pair.pki_dir / "ca.crt",
-        )
-    )
+    report = _diagnose(pair, reversed_chain, tmp_path / "key.pem")
     assert report.verdict.cause == "local_files"
     check = report.failed("key")
     assert check is not None
@@ -124,14 +118,8 @@ def test_doctor_explains_a_leaf_sent_without_its_intermediate_and_the_server_com
     lab: tuple[ServicePair, Lab],
 ) -> None:
     pair, _ = lab
-    report = diagnose(
-        Options(
-            url=pair.orders_url,
-            cert=pair.pki_dir / "storefront" / "cert.pem",
-            key=pair.pki_dir / "storefront" / "key.pem",
-            ca=pair.pki_dir / "ca.crt",
-        )
-    )
+    storefront = pair.pki_dir / "storefront"
+    report = _diagnose(pair, storefront / "cert.pem", storefront / "key.pem")
     signed_by = next(check for check in report.local if check.label == "signed by")
     assert signed_by.status == "warn"
     assert "Intermediate" in signed_by.detail
@@ -148,11 +136,7 @@ def test_doctor_warns_about_a_certificate_without_client_auth(
         eku=[ExtendedKeyUsageOID.SERVER_AUTH],
         spiffe_id="spiffe://demo.internal/storefront",
     )
-    report = diagnose(
-        Options(
-            url=pair.orders_url, cert=leaf.chain_path, key=leaf.key_path, ca=pair.pki_dir / "ca.crt"
-        )
-    )
+    report = _diagnose(pair, leaf.chain_path, leaf.key_path)
     assert report.failed("EKU") is not None
     assert report.verdict.cause == "wrong_purpose", render(report)
 
@@ -162,14 +146,7 @@ def test_doctor_blames_the_server_certificate_when_our_ca_did_not_sign_it(
 ) -> None:
     pair, the_lab = lab
     leaf = the_lab.other_ca.issue("storefront-elsewhere", client_only=True)
-    report = diagnose(
-        Options(
-            url=pair.orders_url,
-            cert=leaf.chain_path,
-            key=leaf.key_path,
-            ca=the_lab.other_ca.ca_cert_path,
-        )
-    )
+    report = _diagnose(pair, leaf.chain_path, leaf.key_path, the_lab.other_ca.ca_cert_path)
     assert report.verdict.cause == "server_unknown_ca", render(report)
     assert "issued by CN=demo.internal Dev Intermediate CA" in report.verdict.summary
     assert "another PKI" in report.verdict.fix

@@ -17,11 +17,11 @@ METHOD = """## How it is measured
   checking on for our servers and `s_server`).
 - Kept-alive endpoint: `GET /ping` of a bench app built with the toolkit
   (`secure_app`, `allow("storefront")`, access log on): identity and policy are
-  checked on every request. mTLS runs through `mtls.protocol.serve`; plain HTTP
-  and server-only TLS use the same toolkit protocol and uvicorn settings
-  (uvloop, httptools), with the TLS contexts left out or the client
-  certificate request turned off, and a bench middleware that hands the app
-  a fixed client certificate. None of this exists outside `bench/`. A
+  checked on every request. mTLS runs through `mtls.process.serve`; plain HTTP
+  is uvicorn's own httptools protocol, server-only TLS the toolkit's protocol
+  with the client certificate request turned off, both with the same uvicorn
+  settings (uvloop, httptools) and a bench middleware that hands the app the
+  Principal of a fixed certificate. None of this exists outside `bench/`. A
   fourth variant, plain HTTP with the toolkit's write coalescing, separates
   what TLS costs from what coalescing (`mtls.coalesce`) saves.
 - Load generator (`bench/loadgen.py`): closed loop, 16 kept-alive
@@ -60,6 +60,7 @@ numbers supported.
 | idle kept-alive: server 15 s (`mtls.protocol.KEEP_ALIVE_TIMEOUT`), client pool 10 s (`mtls.client.KEEPALIVE_EXPIRY`); both were 5 s | any pause of 5 s (here: the plain chain's turn, ~8.5 s) cost every pooled connection a new handshake, and equal timeouts let a request race the server's close | pools survive pauses shorter than 10 s; the client always drops first | yes (20 s / 30 s also worked here, but idle connections then outlived the 15 s in which the load test expects descriptors back) |
 | `PeerClient` on aiohttp's pool under the httpx API (`mtls.transport`, httpx-aiohttp) instead of httpcore | CPU per order: orders 4.3-8.2 ms, payments 2.4-4.6 ms; mTLS chain 10-20% more CPU than plain | orders 2.7-3.9 ms, payments 1.5-2.5 ms; mTLS and plain within noise | yes: the client, not TLS, was the bottleneck (httpcore's TLS runs in Python through anyio) |
 | one TLS record per response (`mtls.coalesce`) | mTLS `GET /ping` 200-227 µs server CPU per request (plain 171-217) | 171-196 µs | yes (the "plain HTTP, writes coalesced" row shows the same saving without TLS) |
+| the caller's identity computed once per connection from its DER certificate, read from the scope (no PEM round trip, no lru_cache keyed by 800-byte strings, no `app.state` settings) | kept-alive mTLS `GET /ping`, server CPU per request, 401e618: 221 (211-298), 255 (216-339), 258 (217-291) µs | 229 (213-287) at 9d0e75c; 241 (203-278), 249 (213-280) µs at 503bc30 (`make bench-compare`, three runs, each side by side) | yes, for the design (one reader of identity); the CPU change is within this machine's noise |
 | server leaf PEM encoded once, client subject parsed once per certificate | CPU profile: both on every connection (~0.1-0.2 ms under the profiler) | gone from the profile; handshake ratio to s_server unchanged within noise (~1.35-1.45x) | yes (free) |
 | HTTP/2 between the services | not tried: aiohttp has no HTTP/2 client, and kept-alive HTTP/1.1 already costs no handshake per request; multiplexing would save connections, not CPU | | no |
 | P-256 keys, uvloop + httptools | already the defaults (devpki, `uvicorn[standard]`); RSA-2048 is measured above for comparison | | yes |

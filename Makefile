@@ -80,6 +80,10 @@ run: certs ## Run orders (:8443) and payments (:9443) locally in the foreground;
 	trap stop INT TERM; \
 	wait
 
+.PHONY: inventory
+inventory: $(STAMP) ## Every certificate the running services use, one table (and inventory.png), as ops
+	MTLS_IDENTITY=ops $(PY) -m mtls inventory https://localhost:8443 https://localhost:9443 --png inventory.png
+
 .PHONY: demo
 demo: $(STAMP) ## Play the storefront against running services (make run, or make up)
 	MTLS_PKI_DIR=$(CERTS_DIR) $(PY) -m storefront

@@ -38,14 +38,22 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("url")
     check.add_argument("--timeout", type=float, default=3.0)
     if argv_command(argv) != "healthcheck":  # the doctor's imports cost the health check
+        from mtls import inventory
         from mtls.doctor.cli import add_arguments
 
         add_arguments(
             commands.add_parser("doctor", help="explain, step by step, why an mTLS call fails")
         )
+        inventory.add_arguments(
+            commands.add_parser("inventory", help="every certificate the services use, one table")
+        )
     args = parser.parse_args(argv)
     if args.command == "healthcheck":
         return healthcheck(args.url, args.timeout)
+    if args.command == "inventory":
+        from mtls import inventory
+
+        return inventory.run(args)
     if args.command == "doctor":
         from mtls.doctor.cli import run
 

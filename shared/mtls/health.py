@@ -36,6 +36,7 @@ class CertificateHealth:
     subject: str
     spiffe_id: str | None
     serial: str
+    issuer: str
     not_before: datetime
     not_after: datetime
     days_left: int
@@ -66,6 +67,7 @@ def certificate_health(
     return CertificateHealth(
         role=role,
         subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
         spiffe_id=certfacts.spiffe_id_or_none(cert),  # by the server's own X.509-SVID rules
         serial=f"{cert.serial_number:x}",
         not_before=cert.not_valid_before_utc,

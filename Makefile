@@ -61,6 +61,10 @@ renew: $(STAMP) ## Reissue a certificate with a new key: make renew NAME=orders
 	@test -n "$(NAME)" || { echo "usage: make renew NAME=orders" >&2; exit 2; }
 	$(PY) -m devpki renew $(NAME)
 
+.PHONY: renewer
+renewer: $(STAMP) ## Keep renewing every leaf inside its renewal window (checks daily; Ctrl-C stops)
+	$(PY) -m devpki renewer
+
 .PHONY: revoke
 revoke: $(STAMP) ## Revoke a certificate and update the CRL: make revoke NAME=storefront
 	@test -n "$(NAME)" || { echo "usage: make revoke NAME=storefront" >&2; exit 2; }

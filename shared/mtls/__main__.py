@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 
 import httpx
 
@@ -15,20 +17,24 @@ from mtls.settings import TLSSettings
 
 def healthcheck(url: str, timeout: float) -> int:
     """GET url over mTLS with this process's own certificate (MTLS_*); 0 when healthy."""
-    try:
-        context = client_context(load_material(TLSSettings(), (Role.CLIENT,)))
-        response = httpx.get(url, verify=context, timeout=timeout)
-    except (MaterialError, ValueError) as exc:
-        print(f"healthcheck: {exc}", file=sys.stderr)
-        return 1
-    except httpx.HTTPError as exc:
-        why = explain(exc)
-        print(f"healthcheck: {url}: {why.cause} ({why.reason}); {why.hint}", file=sys.stderr)
-        return 1
+    context = client_context(load_material(TLSSettings(), (Role.CLIENT,)))
+    response = httpx.get(url, verify=context, timeout=timeout)
     if response.status_code >= 400:
         print(f"healthcheck: {url}: HTTP {response.status_code} {response.text}", file=sys.stderr)
         return 1
     return 0
+
+
+def as_operator(tool: str, call: Callable[[], int], failed: int) -> int:
+    """Run an operator command; a failure it cannot get past is one line and `failed`."""
+    try:
+        return call()
+    except (MaterialError, ValueError) as exc:  # no usable certificate of our own
+        print(f"{tool}: {exc}", file=sys.stderr)
+    except httpx.HTTPError as exc:
+        why = explain(exc)
+        print(f"{tool}: {why.cause} ({why.reason}); {why.hint}", file=sys.stderr)
+    return failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,11 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     args = parser.parse_args(argv)
     if args.command == "healthcheck":
-        return healthcheck(args.url, args.timeout)
+        probe = functools.partial(healthcheck, args.url, args.timeout)
+        return as_operator(f"healthcheck: {args.url}", probe, 1)
     if args.command == "inventory":
         from mtls import inventory
 
-        return inventory.run(args)
+        return as_operator("inventory", lambda: inventory.run(args), 2)
     if args.command == "doctor":
         from mtls.doctor.cli import run
 

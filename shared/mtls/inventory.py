@@ -11,7 +11,6 @@ timeline, with "now" and the warning threshold (matplotlib, `pip install '.[benc
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -22,8 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from mtls.contexts import client_context
-from mtls.errors import explain
-from mtls.material import MaterialError, Role, load_material
+from mtls.material import Role, load_material
 from mtls.settings import TLSSettings
 
 COLUMNS = ("owner", "role", "subject", "SPIFFE ID", "serial", "issuer", "not after", "days",
@@ -152,17 +150,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table; 0 when every certificate and CRL is ok, 1 when one is not, 2 unusable."""
-    try:
-        settings = TLSSettings()
-        rows = inventory(args.urls, settings)
-    except (MaterialError, ValueError) as exc:  # no client certificate, or an unusable one
-        print(f"inventory: {exc} (as ops: MTLS_IDENTITY=ops)", file=sys.stderr)
-        return 2
-    except httpx.HTTPError as exc:
-        why = explain(exc)
-        print(f"inventory: {why.cause} ({why.reason}); {why.hint}", file=sys.stderr)
-        return 2
+    """Print the table; 0 when every certificate and CRL is ok, 1 when one is not.
+
+    Without a usable client certificate (MTLS_IDENTITY=ops), or with a service down, it
+    raises: `python -m mtls` prints that as one line.
+    """
+    settings = TLSSettings()
+    rows = inventory(args.urls, settings)
     print(render(rows))
     if args.png is not None:
         draw_timeline(rows, args.png, settings.expiry_warning_days)

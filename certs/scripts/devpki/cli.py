@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import NoReturn
 
+from devpki import renewer
 from devpki.errors import PKIError
 from devpki.inspect import render
 from devpki.keys import CLI_KEY_TYPES, KeyType
@@ -20,6 +21,7 @@ from devpki.leaf import Leaf
 from devpki.names import DEFAULT_TRUST_DOMAIN
 from devpki.pkcs12 import DEFAULT_PASSWORD, PASSWORD_ENV
 from devpki.pki import DEFAULT_DIR, DIR_ENV, TRUST_DOMAIN_ENV, DevPKI
+from devpki.renewer import DAY_SECONDS
 
 EXIT_ERROR = 2
 
@@ -80,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     renew.add_argument("--keep-key", action="store_true", help="keep the private key")
     command("revoke", "revoke a certificate and rewrite the CRL").add_argument("name")
     command("crl", "rewrite the CRL (fresh next update, +7 days)")
+    renew_loop = command("renewer", "keep renewing each leaf inside its renewal window (runs on)")
+    renew_loop.add_argument(
+        "--interval", type=float, default=DAY_SECONDS, help="seconds between checks"
+    )
+    renew_loop.add_argument(
+        "--fraction", type=float, default=1 / 3, help="window: this part of life"
+    )
+    renew_loop.add_argument(
+        "--before-days", type=float, default=30, help="and this many days at least"
+    )
     inspect = command("inspect", "show a certificate (name, 'ca', 'intermediate' or a path)")
     inspect.add_argument("target", metavar="NAME|PATH")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
@@ -147,6 +159,8 @@ def run(args: argparse.Namespace) -> None:
         print(f"revoked {args.name} (serial {serial:x}); wrote {pki.revoke(args.name)}")
     elif args.command == "crl":
         print(f"wrote {pki.crl()}")
+    elif args.command == "renewer":
+        renewer.main(pki, args.interval, args.fraction, args.before_days)
     elif args.command == "inspect":
         path = pki.resolve(args.target)
         facts = pki.inspect(str(path))

@@ -142,4 +142,6 @@ def spec_from_certificate(cert: x509.Certificate) -> LeafSpec:
         ips=names.ips,
         eku=certfacts.extended_key_usage(cert) or (),
         days=max(1, round(lifetime / timedelta(days=1))),
+        # A leaf shorter than a day (short-lived mode) keeps its exact lifetime.
+        lifetime=lifetime if lifetime < timedelta(days=1) else None,
     )

@@ -214,6 +214,19 @@ revoked_storefront_is_refused_without_restart() {
     [ "$(docker inspect -f '{{.State.StartedAt}}' "$(compose ps -q orders)")" = "$started_before" ]
 }
 
+inventory_lists_every_certificate() {  # make inventory's command, from the host, as ops
+    local out py=.venv/bin/python
+    [ -x "$py" ] || py=python3
+    out=$(MTLS_PKI_DIR="$PKI" MTLS_IDENTITY=ops "$py" -m mtls inventory "$ORDERS" "$PAYMENTS" \
+        --png "$work/inventory.png" 2>&1) || { printf '    %s\n' "$out" >&2; return 1; }
+    sed 's/^/    /' <<<"$out" >&2
+    grep -q '^orders  *leaf .*spiffe://demo.internal/orders ' <<<"$out" &&
+    grep -q '^payments  *leaf .*spiffe://demo.internal/payments ' <<<"$out" &&
+    grep -q '^orders, payments  *trusted_ca ' <<<"$out" &&
+    grep -q '^orders, payments  *crl  *CRL #.* (1 revoked)' <<<"$out" &&
+    [ -s "$work/inventory.png" ]
+}
+
 down_removes_everything() {
     compose down --volumes --remove-orphans >/dev/null 2>&1 || return 1
     [ -z "$(docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")" ] &&
@@ -234,6 +247,8 @@ check "make docker-demo plays the demo inside the compose network" demo_runs_ins
 check "a renewed orders certificate is served without a restart" renewal_is_served_without_restart
 check "a revoked storefront is refused without a restart, its CRL on /health" \
     revoked_storefront_is_refused_without_restart
+check "make inventory lists both leaves, the shared CA and the CRL over mTLS" \
+    inventory_lists_every_certificate
 if [ "${MTLS_E2E_KEEP:-0}" != 1 ]; then
     check "down removes containers and volumes" down_removes_everything
 fi

@@ -23,6 +23,7 @@ done
 export COMPOSE_PROJECT_NAME=${MTLS_E2E_PROJECT:-mtls-e2e-$$}
 export MTLS_IMAGE=${MTLS_E2E_IMAGE:-mtls-services:e2e}
 export ORDERS_HOST_PORT=0 PAYMENTS_HOST_PORT=0
+export MTLS_RENEW_INTERVAL=1  # the renewer checks every second here (daily by default)
 work=$(mktemp -d "${TMPDIR:-/tmp}/mtls-e2e.XXXXXX")
 trap 'rm -rf "$work"' EXIT  # until finish (below) takes over
 export MTLS_CERTS_DIR=$work/pki
@@ -214,6 +215,28 @@ revoked_storefront_is_refused_without_restart() {
     [ "$(docker inspect -f '{{.State.StartedAt}}' "$(compose ps -q orders)")" = "$started_before" ]
 }
 
+renewer_renews_a_leaf_inside_its_window() {  # a 1-day leaf issued 20 h ago is due
+    local start current started_before since=$SECONDS
+    started_before=$(docker inspect -f '{{.State.StartedAt}}' "$(compose ps -q orders)")
+    start=$(date -u -d '-20 hours' +%Y-%m-%dT%H:%M:%SZ)
+    in_pki_container issue orders --force --days 1 --not-before "$start" \
+        --dns orders --dns localhost --ip 127.0.0.1 || return 1
+    eventually log_has renewer '"certificate renewed"' '"name": "orders"' ||
+        { say "the renewer did not renew orders"; return 1; }
+    current=$(openssl x509 -noout -serial -in "$PKI/orders/cert.pem")
+    eventually serves "${ORDERS##*:}" "$current" ||
+        { say "orders serves $(served_serial "${ORDERS##*:}"), not $current"; return 1; }
+    say "the renewer renewed orders, served after $((SECONDS - since)) s"
+    sleep 3  # a renewed leaf is not due again: exactly one renewal
+    local renewals health
+    renewals=$(logs_of renewer | grep -c '"name": "orders"')
+    health=$(call ops GET "$ORDERS/health") || return 1
+    [ "$renewals" = 1 ] || { say "orders renewed $renewals times, not once"; return 1; }
+    # A 1-day leaf is inside the 30-day warning window: /health says degraded, still 200.
+    [ "$(status_of "$health")" = 200 ] && grep -q '"status":"degraded"' <<<"$health" &&
+    [ "$(docker inspect -f '{{.State.StartedAt}}' "$(compose ps -q orders)")" = "$started_before" ]
+}
+
 inventory_lists_every_certificate() {  # make inventory's command, from the host, as ops
     local out py=.venv/bin/python
     [ -x "$py" ] || py=python3
@@ -249,6 +272,8 @@ check "a revoked storefront is refused without a restart, its CRL on /health" \
     revoked_storefront_is_refused_without_restart
 check "make inventory lists both leaves, the shared CA and the CRL over mTLS" \
     inventory_lists_every_certificate
+check "the renewer renews a leaf inside its window; orders serves it, no restart" \
+    renewer_renews_a_leaf_inside_its_window
 if [ "${MTLS_E2E_KEEP:-0}" != 1 ]; then
     check "down removes containers and volumes" down_removes_everything
 fi

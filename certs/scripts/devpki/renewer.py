@@ -18,6 +18,7 @@ retried at the next check; the old certificate keeps serving until it expires.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -96,8 +97,13 @@ class Renewer:
             time.sleep(interval)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # `docker stop` sends SIGTERM: end between two renewals, quietly
+
+
 def main(pki: DevPKI, interval: float, fraction: float, before_days: float) -> int:
     policy = RenewalPolicy(fraction, timedelta(days=before_days))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         Renewer(pki, policy).run(interval)
     except KeyboardInterrupt:

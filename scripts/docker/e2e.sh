@@ -221,7 +221,7 @@ renewer_renews_a_leaf_inside_its_window() {  # a 1-day leaf issued 20 h ago is d
     start=$(date -u -d '-20 hours' +%Y-%m-%dT%H:%M:%SZ)
     in_pki_container issue orders --force --days 1 --not-before "$start" \
         --dns orders --dns localhost --ip 127.0.0.1 || return 1
-    eventually log_has renewer '"certificate renewed"' '"name": "orders"' ||
+    eventually log_has renewer '"certificate renewed"' '"leaf": "orders"' ||
         { say "the renewer did not renew orders"; return 1; }
     current=$(openssl x509 -noout -serial -in "$PKI/orders/cert.pem")
     eventually serves "${ORDERS##*:}" "$current" ||
@@ -229,7 +229,7 @@ renewer_renews_a_leaf_inside_its_window() {  # a 1-day leaf issued 20 h ago is d
     say "the renewer renewed orders, served after $((SECONDS - since)) s"
     sleep 3  # a renewed leaf is not due again: exactly one renewal
     local renewals health
-    renewals=$(logs_of renewer | grep -c '"name": "orders"')
+    renewals=$(logs_of renewer | grep -c '"leaf": "orders"')
     health=$(call ops GET "$ORDERS/health") || return 1
     [ "$renewals" = 1 ] || { say "orders renewed $renewals times, not once"; return 1; }
     # A 1-day leaf is inside the 30-day warning window: /health says degraded, still 200.

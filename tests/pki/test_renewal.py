@@ -111,7 +111,7 @@ def test_short_lived_mode_survives_five_renewals_of_every_leaf_without_a_failed_
         renewer.stop()
     renewals = {name: 0 for name in NAMES}
     for record in renewer.events("certificate renewed"):
-        renewals[record["name"]] += 1
+        renewals[record["leaf"]] += 1
     print(f"short-lived mode: renewals {renewals}, reloads {reloads}, orders placed {placed}")
     assert renewer.events("certificate renewal failed") == []
     assert failures == [], failures[:5]

@@ -11,19 +11,21 @@ their own reload; nothing restarts.
 The window: the last third of a leaf's lifetime (`--fraction`), and no later
 than 30 days before expiry (`--before-days`), but never more than half its
 lifetime (a 60-second leaf renews at 30 seconds, not at once). A renewal that
-fails is logged (`certificate renewal failed`, with the reason), counted, and
-retried at the next check; the old certificate keeps serving until it expires.
+fails is an audit line (`certificate renewal failed`, with the reason), counted,
+and retried at the next check; the old certificate keeps serving until it
+expires. The lines are the services' own JSON audit lines (`mtls.logs`).
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import signal
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
+from mtls.logs import audit, configure_logging
 
 from devpki.errors import PKIError
 from devpki.pki import DevPKI
@@ -45,13 +47,6 @@ class RenewalPolicy:
     def due(self, cert: x509.Certificate, now: datetime) -> bool:
         lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
         return cert.not_valid_after_utc - now <= self.window_for(lifetime)
-
-
-def log(event: str, **fields: object) -> None:
-    """One JSON line on stdout, like the services' audit lines."""
-    stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-    record = {"ts": stamp, "logger": "devpki.renewer", "event": event, **fields}
-    print(json.dumps(record, default=str), flush=True)
 
 
 @dataclass
@@ -77,18 +72,19 @@ class Renewer:
                 new = self.pki.renew(name).certificate
             except (PKIError, OSError, ValueError) as exc:
                 self.failed += 1
-                log("certificate renewal failed", name=name, reason=str(exc), failures=self.failed)
+                audit("certificate renewal failed", logging.ERROR, leaf=name, reason=str(exc),
+                      failures=self.failed)  # fmt: skip
                 continue
             self.renewed += 1
             done.append(name)
-            log("certificate renewed", name=name, old_serial=f"{old.serial_number:x}",
+            audit("certificate renewed", leaf=name, old_serial=f"{old.serial_number:x}",
                 new_serial=f"{new.serial_number:x}", not_after=new.not_valid_after_utc,
                 renewals=self.renewed)  # fmt: skip
         return done
 
     def run(self, interval: float, checks: int | None = None) -> None:
         """Check now, then every `interval` seconds (`checks` bounds it, for tests)."""
-        log("renewer started", directory=self.pki.directory, interval_s=interval,
+        audit("renewer started", directory=self.pki.directory, interval_s=interval,
             fraction=self.policy.fraction, before_days=self.policy.before.days)  # fmt: skip
         count = 0
         while checks is None or count < checks:
@@ -104,8 +100,9 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(pki: DevPKI, interval: float, fraction: float, before_days: float) -> int:
     policy = RenewalPolicy(fraction, timedelta(days=before_days))
     signal.signal(signal.SIGTERM, _interrupt)
+    configure_logging()  # the services' JSON lines: the same fields, the same log pipeline
     try:
         Renewer(pki, policy).run(interval)
     except KeyboardInterrupt:
-        log("renewer stopped")
+        audit("renewer stopped")
     return 0

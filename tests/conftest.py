@@ -22,7 +22,8 @@ if str(TESTS / "apps") not in sys.path:
 
 @pytest.fixture(scope="session")
 def default_pki(tmp_path_factory: pytest.TempPathFactory) -> DevPKI:
-    """orders, payments, storefront, ops from one CA; tests may add leaves, never change these."""
+    """orders, payments, renewer, storefront, ops from one CA; tests may add leaves, never
+    change these."""
     pki = DevPKI(tmp_path_factory.mktemp("default-pki"))
     pki.make_default()
     return pki

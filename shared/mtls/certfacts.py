@@ -90,6 +90,40 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class CertificateName:
+    """Which certificate an audit line is about, under the same four field names in every
+    certificate event (issued, renewed, reloaded, revoked, refused, expiring, renewal failed),
+    so one query follows a certificate through its whole life."""
+
+    subject: str
+    serial: int
+    issuer: str
+    not_after: datetime
+
+    @classmethod
+    def of(cls, cert: x509.Certificate) -> CertificateName:
+        return cls(
+            cert.subject.rfc4514_string(),
+            cert.serial_number,
+            cert.issuer.rfc4514_string(),
+            cert.not_valid_after_utc,
+        )
+
+    def as_fields(self) -> dict[str, str]:
+        return {
+            "subject": self.subject,
+            "serial": f"{self.serial:x}",
+            "issuer": self.issuer,
+            "not_after": self.not_after.isoformat(),
+        }
+
+
+def event_fields(cert: x509.Certificate) -> dict[str, str]:
+    """The certificate's fields in an audit line: subject, serial, issuer, not_after."""
+    return CertificateName.of(cert).as_fields()
+
+
 def days_left(cert: x509.Certificate, now: datetime | None = None) -> int:
     """Whole days until expiry, floored: negative once expired."""
     return (cert.not_valid_after_utc - (now or datetime.now(UTC))) // timedelta(days=1)

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from cryptography import x509
 
-from mtls.certfacts import is_revoked
+from mtls.certfacts import event_fields, is_revoked
 from mtls.logs import audit
 from mtls.metrics import CONNECTIONS_CLOSED
 
@@ -57,8 +57,7 @@ class OpenConnections:
                 logging.WARNING,
                 peer=connection.peer_address(),
                 reason="revoked",
-                subject=cert.subject.rfc4514_string(),
-                serial=f"{cert.serial_number:x}",
+                **event_fields(cert),
             )
             connection.shutdown()
             closed += 1

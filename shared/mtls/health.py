@@ -50,7 +50,7 @@ class CertificateHealth:
 
     def warning_fields(self) -> dict[str, Any]:
         """What the expiry warning line says: enough to find and renew the certificate."""
-        keep = ("role", "subject", "serial", "not_after", "days_left", "status")
+        keep = ("role", "subject", "serial", "issuer", "not_after", "days_left", "status")
         return {key: self.as_dict()[key] for key in keep}
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from mtls.certfacts import check_leaf_usage, svid_id
+from mtls.certfacts import CertificateName, check_leaf_usage, svid_id
 from mtls.settings import TLSSettings
 from mtls.spiffe import SvidError
 
@@ -46,18 +46,6 @@ class CertificateExpired(IdentityError):
 
 
 @dataclass(frozen=True)
-class CertificateName:
-    """Which certificate: what an audit line about it says."""
-
-    subject: str
-    serial: int
-    issuer: str
-
-    def as_fields(self) -> dict[str, str]:
-        return {"subject": self.subject, "serial": f"{self.serial:x}", "issuer": self.issuer}
-
-
-@dataclass(frozen=True)
 class Principal:
     """The authenticated caller, as policy and logs name it."""
 
@@ -70,7 +58,7 @@ class Principal:
 
     @property
     def certificate(self) -> CertificateName:
-        return CertificateName(self.subject, self.serial, self.issuer)
+        return CertificateName(self.subject, self.serial, self.issuer, self.not_after)
 
     def require_unexpired(self, now: datetime | None = None) -> Principal:
         """OpenSSL checks dates at the handshake only: a kept-alive connection or a resumed
@@ -115,9 +103,7 @@ def principal_of(
     cert: x509.Certificate, trust_domain: str, source: str, cn_regex: str
 ) -> Principal:
     """Map a client certificate to a Principal; IdentityError names the certificate and why."""
-    name = CertificateName(
-        cert.subject.rfc4514_string(), cert.serial_number, cert.issuer.rfc4514_string()
-    )
+    name = CertificateName.of(cert)
     try:
         if source == "cn":
             principal, spiffe_id = _cn_name(cert, cn_regex), None

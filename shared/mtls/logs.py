@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 AUDIT_LOGGER = "mtls.audit"
 ACCESS_LOGGER = "mtls.access"
@@ -43,9 +43,9 @@ class _DropPlainHTTPBanner(logging.Filter):
         return not (str(record.msg).startswith("Uvicorn running on") and plain)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send every logger, uvicorn's included, to stdout as JSON lines."""
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """Send every logger, uvicorn's included, to stdout (or `stream`) as JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JSONFormatter())
     handler.addFilter(_DropPlainHTTPBanner())
     root = logging.getLogger()
@@ -61,7 +61,7 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def audit(event: str, level: int = logging.INFO, **fields: Any) -> None:
+def audit(event: str, level: int = logging.INFO, /, **fields: Any) -> None:
     """Write one audit line for a certificate event (refusal, denial, reload, expiry)."""
     logging.getLogger(AUDIT_LOGGER).log(level, event, extra=fields)
 

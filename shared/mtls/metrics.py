@@ -19,6 +19,11 @@ CRL_NEXT_UPDATE = Gauge(
     "Next-update of each CRL in use, as a Unix timestamp: past it, every handshake fails.",
     ["issuer"],
 )
+CRL_THIS_UPDATE = Gauge(
+    "mtls_crl_this_update_timestamp_seconds",
+    "This-update of each CRL in use: past half-way to next-update, the issuer is late.",
+    ["issuer"],
+)
 HANDSHAKES = Counter("mtls_handshakes_total", "TLS handshakes completed by this server.")
 HANDSHAKE_FAILURES = Counter(
     "mtls_handshake_failures_total", "TLS handshakes this server refused, by reason.", ["reason"]
@@ -45,6 +50,19 @@ LIMIT_REFUSALS = Counter(
 )
 RELOADS = Counter(
     "mtls_material_reloads_total", "Certificate material reload attempts, by result.", ["result"]
+)
+
+# The renewer's own (`python -m devpki renewer --listen`): a renewal that fails is counted here,
+# and the alert on the gauge fires until one succeeds.
+RENEWALS = Counter(
+    "mtls_certificate_renewals_total",
+    "Renewals the renewer attempted, by leaf and result (renewed, failed).",
+    ["leaf", "result"],
+)
+RENEWAL_FAILURES = Gauge(
+    "mtls_certificate_renewal_failures",
+    "Renewals of this leaf that failed in a row: 0 again once one succeeds.",
+    ["leaf"],
 )
 
 

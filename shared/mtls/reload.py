@@ -16,6 +16,7 @@ import logging
 import ssl
 from collections.abc import Callable
 
+from mtls import certfacts
 from mtls.contexts import client_context, server_context
 from mtls.logs import audit
 from mtls.material import (
@@ -26,7 +27,7 @@ from mtls.material import (
     load_material,
     material_digest,
 )
-from mtls.metrics import CERTIFICATE_EXPIRY, CRL_NEXT_UPDATE, RELOADS
+from mtls.metrics import CERTIFICATE_EXPIRY, CRL_NEXT_UPDATE, CRL_THIS_UPDATE, RELOADS
 from mtls.settings import TLSSettings
 
 logger = logging.getLogger(__name__)
@@ -77,10 +78,10 @@ class TLSContexts:
                 material.leaf.not_valid_after_utc.timestamp()
             )
         for crl in material.crls:
+            issuer = crl.issuer.rfc4514_string()
+            CRL_THIS_UPDATE.labels(issuer).set(crl.last_update_utc.timestamp())
             if crl.next_update_utc is not None:
-                CRL_NEXT_UPDATE.labels(crl.issuer.rfc4514_string()).set(
-                    crl.next_update_utc.timestamp()
-                )
+                CRL_NEXT_UPDATE.labels(issuer).set(crl.next_update_utc.timestamp())
 
     def refresh(self) -> bool:
         """Swap in new contexts if the files changed and are consistent; True if swapped."""
@@ -110,8 +111,7 @@ class TLSContexts:
         audit(
             "tls material reloaded",
             old_serial=f"{old_serial:x}",
-            new_serial=f"{material.leaf.serial_number:x}",
-            subject=material.leaf.subject.rfc4514_string(),
+            **certfacts.event_fields(material.leaf),
         )
         for listener in self._listeners:
             try:

@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography import x509
 
-from mtls.certfacts import is_revoked
+from mtls.certfacts import event_fields, is_revoked
 from mtls.errors import Explanation
 
 logger = logging.getLogger(__name__)
@@ -91,8 +91,7 @@ def resumed_session_refusal(
     if not der:
         return None
     cert = x509.load_der_x509_certificate(der)
-    fields = {"resumed": True, "subject": cert.subject.rfc4514_string(),
-              "serial": f"{cert.serial_number:x}"}  # fmt: skip
+    fields: dict[str, Any] = {"resumed": True, **event_fields(cert)}
     if cert.not_valid_after_utc <= datetime.now(UTC):
         why = Explanation("expired", "the resumed session's client certificate has expired",
                           "renew it: make renew NAME=...")  # fmt: skip

@@ -24,8 +24,8 @@ from devpki import DEFAULT_TRUST_DOMAIN, DevPKI, Leaf, PKIError, certificate_fac
 
 from harness.processes import REPO, run_module
 
-DEFAULT_NAMES = ("orders", "payments", "storefront", "ops")
-SERVERS = ("orders", "payments")
+DEFAULT_NAMES = ("orders", "payments", "renewer", "storefront", "ops")
+SERVERS = ("orders", "payments", "renewer")
 
 
 # ---------------------------------------------------------------- fixtures and helpers

@@ -23,6 +23,8 @@ from devpki.renewer import RenewalPolicy, Renewer
 from mtls import PeerClient, Role, TLSContexts, TLSSettings
 from service_pair import ORDER, ServicePair
 
+from harness.clients import https
+from harness.metrics import metric
 from harness.ports import free_port
 from harness.processes import ServerProcess
 
@@ -118,3 +120,37 @@ def test_short_lived_mode_survives_five_renewals_of_every_leaf_without_a_failed_
     assert placed > 100
     assert min(renewals.values()) >= 5, renewals
     assert min(reloads.values()) >= 5, reloads
+
+
+def test_a_failed_renewal_is_counted_in_the_renewers_metrics_and_retried(
+    new_pki: Callable[..., DevPKI],
+) -> None:
+    pki = new_pki()
+    due = datetime.now(UTC) - timedelta(hours=20)  # a 1-day leaf issued 20 h ago
+    write_leaf(pki.layout, reissue(pki, "payments", lifetime=DAY, not_before=due))
+    old_serial = pki.leaf("payments").serial
+    ca_keys, hidden = pki.directory / "ca", pki.directory / "ca.hidden"
+    ca_keys.rename(hidden)  # the CA keys are unreachable: every renewal fails
+    port = free_port()
+    args = ["--dir", str(pki.directory), "renewer", "--interval", "0.3", "--listen", str(port)]
+    renewer = ServerProcess("devpki", {}, port, args).wait_listening()
+    url = f"https://localhost:{port}"
+    try:
+        renewer.wait_for_event("certificate renewal failed", leaf="payments")
+        failures = metric(url, pki.directory, "mtls_certificate_renewal_failures", leaf="payments")
+        assert failures is not None
+        assert failures >= 1
+        assert pki.leaf("payments").serial == old_serial  # the old certificate stays
+        with https(pki.directory, "storefront") as client:
+            assert client.get(f"{url}/metrics").status_code == 403  # ops only
+
+        hidden.rename(ca_keys)  # fixed: the next check renews it
+        renewer.wait_for_event("certificate renewed", leaf="payments")
+        assert metric(url, pki.directory, "mtls_certificate_renewal_failures", leaf="payments") == 0
+        renewed = metric(
+            url, pki.directory, "mtls_certificate_renewals_total", leaf="payments", result="renewed"
+        )
+        assert renewed == 1
+    finally:
+        renewer.stop()
+    assert pki.leaf("payments").serial != old_serial

@@ -118,7 +118,7 @@ def test_rotated_files_reach_new_handshakes_on_both_sides_without_failures(
     assert seen[0] == old_client
     assert seen[-1] == f"{new_client.serial:x}"
     assert set(seen) == {old_client, f"{new_client.serial:x}"}
-    server.wait_for_event("tls material reloaded", new_serial=f"{new_server.serial:x}")
+    server.wait_for_event("tls material reloaded", serial=f"{new_server.serial:x}")
     reloads = server.events("tls material reloaded")
     assert reloads[0]["old_serial"] == f"{default_pki.leaf('orders').serial:x}"
 
@@ -144,7 +144,7 @@ def test_half_written_pair_is_ignored_until_the_key_arrives(
     write_atomically(files.key, new.key_pem())
     reloaded = server.wait_for_event("tls material reloaded")
     assert reloaded["old_serial"] == f"{old.serial:x}"
-    assert reloaded["new_serial"] == f"{new.serial:x}"
+    assert reloaded["serial"] == f"{new.serial:x}"
     wait_until(lambda: serial_served(strict, server.port, new.serial), "the new serial")
 
 
@@ -160,7 +160,7 @@ def test_devpki_renew_reaches_running_services_as_server_and_as_client(
 
     assert "wrote" in devpki_cli(pki, "renew", "orders")
     new = pki.leaf("orders").serial
-    orders.wait_for_event("tls material reloaded", new_serial=f"{new:x}")
+    orders.wait_for_event("tls material reloaded", serial=f"{new:x}")
     strict = client_context(pki.directory, "storefront")
     assert peer_serial(strict, pair.orders_port) == new
     place_order(pair)
@@ -177,7 +177,7 @@ def _renew_and_see_it(pair: ServicePair, pki: DevPKI) -> dict[str, int]:
     orders, payments = running(pair)
     for server in (orders, payments):
         serial = renewed[server.name]
-        server.wait_for_event("tls material reloaded", new_serial=f"{serial:x}")
+        server.wait_for_event("tls material reloaded", serial=f"{serial:x}")
         wait_until(partial(serial_served, strict, server.port, serial), f"{serial:x} served")
     wait_until(
         lambda: f"{renewed['orders']:x}" in access_serials(payments, "orders"),

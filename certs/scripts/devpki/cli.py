@@ -8,10 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import NoReturn
+
+from mtls.logs import configure_logging
 
 from devpki import renewer
 from devpki.errors import PKIError
@@ -20,10 +23,11 @@ from devpki.keys import CLI_KEY_TYPES, KeyType
 from devpki.leaf import Leaf
 from devpki.names import DEFAULT_TRUST_DOMAIN
 from devpki.pkcs12 import DEFAULT_PASSWORD, PASSWORD_ENV
-from devpki.pki import DEFAULT_DIR, DIR_ENV, TRUST_DOMAIN_ENV, DevPKI
+from devpki.pki import DEFAULT_DIR, DEFAULT_LEAVES, DIR_ENV, TRUST_DOMAIN_ENV, DevPKI
 from devpki.renewer import DAY_SECONDS
 
 EXIT_ERROR = 2
+LIFETIME_ENV = "MTLS_LEAF_LIFETIME"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,6 +45,17 @@ def _datetime(text: str) -> datetime:
             f"{text!r} is not an ISO 8601 date/time, e.g. 2030-01-01T00:00:00Z"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _duration(text: str) -> timedelta:
+    """'90s', '10m', '12h', '30d': short-lived mode's leaf lifetimes."""
+    match = re.fullmatch(r"([1-9][0-9]*)([smhd])", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a lifetime: a whole number and s, m, h or d, e.g. 10m or 90d"
+        )
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,8 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--not-before", type=_datetime, help="ISO 8601 start of validity")
     issue.add_argument("--expired", action="store_true", help="validity ended yesterday")
     issue.add_argument("--force", action="store_true", help="replace an existing certificate")
-    default = command("make-default", "CA + orders, payments, storefront, ops")
+    default = command("make-default", "CA + orders, payments, renewer, storefront, ops")
     default.add_argument("--force", action="store_true", help="remake everything")
+    default.add_argument(
+        "--lifetime",
+        type=_duration,
+        default=os.environ.get(LIFETIME_ENV) or None,
+        help=f"leaf lifetime, e.g. 10m, 12h, 90d (${LIFETIME_ENV}; default 365d)",
+    )
     renew = command("renew", "reissue a certificate with the same names")
     renew.add_argument("name")
     renew.add_argument("--keep-key", action="store_true", help="keep the private key")
@@ -91,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     renew_loop.add_argument(
         "--before-days", type=float, default=30, help="and this many days at least"
+    )
+    renew_loop.add_argument(
+        "--listen",
+        metavar="[HOST:]PORT",
+        help="also serve /health and /metrics over mTLS, with the renewer's own leaf",
     )
     inspect = command("inspect", "show a certificate (name, 'ca', 'intermediate' or a path)")
     inspect.add_argument("target", metavar="NAME|PATH")
@@ -142,12 +168,8 @@ def run(args: argparse.Namespace) -> None:
         _wrote(leaf)
     elif args.command == "make-default":
         _init(pki, args.force)
-        before = {
-            n: pki.leaf(n).serial
-            for n in ("orders", "payments", "storefront", "ops")
-            if pki.exists(n)
-        }
-        for leaf in pki.make_default(force=False):
+        before = {n: pki.leaf(n).serial for n in DEFAULT_LEAVES if pki.exists(n)}
+        for leaf in pki.make_default(force=False, lifetime=args.lifetime):
             if before.get(leaf.name) == leaf.serial:
                 print(f"{leaf.name}: kept {leaf.cert_path}")
             else:
@@ -160,7 +182,7 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "crl":
         print(f"wrote {pki.crl()}")
     elif args.command == "renewer":
-        renewer.main(pki, args.interval, args.fraction, args.before_days)
+        renewer.main(pki, args.interval, args.fraction, args.before_days, args.listen)
     elif args.command == "inspect":
         path = pki.resolve(args.target)
         facts = pki.inspect(str(path))
@@ -169,6 +191,9 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Each certificate issued, renewed or revoked is a JSON audit line (mtls.logs), on
+    # stderr: stdout keeps the lines people read ("wrote ...").
+    configure_logging(stream=sys.stderr)
     try:
         run(args)
     except (PKIError, OSError) as exc:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from mtls.certfacts import event_fields
+from mtls.logs import audit
 
 from devpki import authority, crl
 from devpki.builders.leaf import CLIENT_ONLY, SERVER_AND_CLIENT, LeafSpec, spec_from_certificate
@@ -23,8 +25,10 @@ from devpki.store import Layout, ensure_dir, load_certificate, write_file
 DIR_ENV = "MTLS_PKI_DIR"
 TRUST_DOMAIN_ENV = "MTLS_TRUST_DOMAIN"
 DEFAULT_DIR = "certs/generated"
-SERVERS = ("orders", "payments")
+# The renewer serves too: /health and /metrics, so that Prometheus sees renewals fail.
+SERVERS = ("orders", "payments", "renewer")
 CLIENTS = ("storefront", "ops")
+DEFAULT_LEAVES = (*SERVERS, *CLIENTS)
 
 
 class DevPKI:
@@ -142,7 +146,11 @@ class DevPKI:
         )
         ca = None if self_signed else authority.load(self.layout)
         leaf = make_leaf(self.layout, name, spec, ca, key_type, hash_algorithm, keep_key=keep_key)
-        return write_leaf(self.layout, leaf) if write else leaf
+        if not write:
+            return leaf
+        written = write_leaf(self.layout, leaf)
+        audit("certificate issued", leaf=name, **event_fields(written.certificate))
+        return written
 
     def renew(self, name: str, *, keep_key: bool = False) -> Leaf:
         """Reissue with the same SANs, EKU, key type and lifetime; new key unless keep_key."""
@@ -151,17 +159,23 @@ class DevPKI:
         ca = authority.load(self.layout)
         key_type = key_type_of(old.certificate.public_key())
         leaf = make_leaf(self.layout, name, spec, ca, key_type, "sha256", keep_key=keep_key)
-        return write_leaf(self.layout, leaf)
+        written = write_leaf(self.layout, leaf)
+        audit("certificate renewed", leaf=name, old_serial=f"{old.serial:x}",
+              **event_fields(written.certificate))  # fmt: skip
+        return written
 
     def revoke(self, name: str) -> Path:
         """Add the name's current serial to ca/revoked.json and rewrite crl.pem."""
         leaf = self.leaf(name)
         ca = authority.load(self.layout)
         data = crl.load_revoked(self.layout.revoked)
-        if crl.add_revoked(data, leaf.serial, name):
+        added = crl.add_revoked(data, leaf.serial, name)
+        if added:
             write_file(self.layout.revoked, crl.dump_revoked(data))
         authority.write_crl(self.layout, ca)
         authority.publish_trust(self.layout)
+        if added:
+            audit("certificate revoked", leaf=name, **event_fields(leaf.certificate))
         return self.layout.crl
 
     def crl(self, *, issued_at: datetime | None = None) -> Path:
@@ -173,6 +187,10 @@ class DevPKI:
         authority.publish_trust(self.layout)
         return self.layout.crl
 
+    def leaves(self) -> list[str]:
+        """The names of every leaf issued here: each folder holding a cert.pem."""
+        return sorted(p.parent.name for p in self.directory.glob("*/cert.pem"))
+
     def leaf(self, name: str) -> Leaf:
         """Load an issued leaf; PKIError names the folder when it is unknown."""
         validate_name(name)
@@ -183,8 +201,12 @@ class DevPKI:
             )
         return load_leaf(self.layout, name)
 
-    def make_default(self, *, force: bool = False) -> list[Leaf]:
-        """The demo identities; keeps what exists unless force, stale or expired."""
+    def make_default(self, *, force: bool = False, lifetime: timedelta | None = None) -> list[Leaf]:
+        """The demo identities; keeps what exists unless force, stale or expired.
+
+        `lifetime` (default 365 days) is short-lived mode: leaves of minutes that the
+        renewer keeps renewing.
+        """
         self.init(force=force)
         wanted: list[tuple[str, bool]] = [(n, False) for n in SERVERS]
         wanted += [(n, True) for n in CLIENTS]
@@ -194,7 +216,9 @@ class DevPKI:
                 leaves.append(self.leaf(name))
                 continue
             dns, ips = ((), ()) if client_only else ((name, "localhost"), ("127.0.0.1",))
-            leaves.append(self.issue(name, dns=dns, ips=ips, client_only=client_only))
+            leaves.append(
+                self.issue(name, dns=dns, ips=ips, client_only=client_only, lifetime=lifetime)
+            )
         return leaves
 
     def _current(self, name: str) -> bool:

@@ -35,9 +35,10 @@ class LeafSpec:
     not_before: datetime | None = None
     expired: bool = False
     is_ca: bool = False
-    # Tests only: a validity shorter than a day (lifetime), key usage bits set or cleared
-    # (e.g. {"digital_signature": False}), and extra subject attributes after the CN (so
-    # first in the RFC 4514 string: an OU holding "x,CN=ops" fools a regex over it).
+    # A validity shorter than a day (lifetime: short-lived mode and tests); for tests
+    # only, key usage bits set or cleared (e.g. {"digital_signature": False}) and extra
+    # subject attributes after the CN (so first in the RFC 4514 string: an OU holding
+    # "x,CN=ops" fools a regex over it).
     lifetime: timedelta | None = None
     key_usage: tuple[tuple[str, bool], ...] = ()
     extra_subject: tuple[tuple[x509.ObjectIdentifier, str], ...] = ()

@@ -31,11 +31,11 @@ up: images ## Build, make the PKI, start orders+payments, wait until healthy
 
 .PHONY: down
 down: ## Stop and remove the containers (keeps the databases' volumes)
-	@$(COMPOSE) down --remove-orphans
+	@COMPOSE_PROFILES=monitoring $(COMPOSE) down --remove-orphans
 
 .PHONY: clean-docker
 clean-docker: ## Stop the containers and remove their volumes (the databases)
-	@$(COMPOSE) down --volumes --remove-orphans
+	@COMPOSE_PROFILES=monitoring $(COMPOSE) down --volumes --remove-orphans
 
 .PHONY: logs
 logs: ## Follow the services' logs (Ctrl-C to stop)
@@ -60,3 +60,9 @@ docker-renew: ## Renew a certificate for the running stack: make docker-renew NA
 docker-revoke: ## Revoke a certificate for the running stack: make docker-revoke NAME=storefront
 	@test -n "$(NAME)" || { echo "usage: make docker-revoke NAME=storefront" >&2; exit 2; }
 	@$(COMPOSE) run --rm --no-deps pki python -m devpki revoke $(NAME)
+
+# compose's profile `monitoring`: Prometheus scraping the three over mTLS (monitoring/).
+.PHONY: monitoring
+monitoring: images ## make up, plus Prometheus on http://127.0.0.1:9090 scraping over mTLS
+	@scripts/monitoring/image.sh
+	@COMPOSE_PROFILES=monitoring $(DOCKER_SCRIPTS)/up.sh

@@ -7,8 +7,8 @@
 source "$(dirname "$0")/lib.sh"
 if [ "${1:-}" = "--print-env" ]; then
     for v in DOCKER_HOST COMPOSE_PROJECT_NAME MTLS_IMAGE MTLS_UID MTLS_GID \
-             MTLS_LOCAL_BASE BASE_IMAGE WHEELHOUSE MTLS_CERTS_DIR; do
-        printf 'export %s=%q\n' "$v" "${!v}"
+             MTLS_LOCAL_BASE BASE_IMAGE WHEELHOUSE MTLS_CERTS_DIR PROMETHEUS_IMAGE; do
+        [ -z "${!v:-}" ] || printf 'export %s=%q\n' "$v" "${!v}"
     done
     exit 0
 fi

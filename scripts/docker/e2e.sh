@@ -8,7 +8,8 @@
 # The last line is the summary: "e2e: N passed, M failed" (exit 1 if M > 0).
 # Checks: build+healthy, the demo flow, calls by service name, no certificate
 # and a foreign CA refused, payments' policy, the in-network demo, renewal and
-# revocation while up, down leaves nothing.
+# revocation while up, the inventory, the renewer, Prometheus scraping over
+# mTLS and its expiry alert firing, down leaves nothing.
 #
 #   MTLS_E2E_KEEP=1   leave the stack running for a look (then: make e2e-down MTLS_E2E_PROJECT=...)
 #   MTLS_E2E_PROJECT  compose project name (default mtls-e2e-<pid>: runs never share one)
@@ -22,7 +23,8 @@ done
 
 export COMPOSE_PROJECT_NAME=${MTLS_E2E_PROJECT:-mtls-e2e-$$}
 export MTLS_IMAGE=${MTLS_E2E_IMAGE:-mtls-services:e2e}
-export ORDERS_HOST_PORT=0 PAYMENTS_HOST_PORT=0
+export ORDERS_HOST_PORT=0 PAYMENTS_HOST_PORT=0 PROMETHEUS_HOST_PORT=0
+export COMPOSE_PROFILES=monitoring  # Prometheus too (make monitoring)
 export MTLS_RENEW_INTERVAL=1  # the renewer checks every second here (daily by default)
 work=$(mktemp -d "${TMPDIR:-/tmp}/mtls-e2e.XXXXXX")
 trap 'rm -rf "$work"' EXIT  # until finish (below) takes over
@@ -117,10 +119,11 @@ in_pki_container() {  # devpki in the image as the services' uid, like make dock
 
 # ---------------------------------------------------------------- the checks
 build_and_up() {
-    "$here/images.sh" && "$here/up.sh" >"$work/up.txt" || return 1
+    "$here/images.sh" && "$here/../monitoring/image.sh" && "$here/up.sh" >"$work/up.txt" || return 1
     ORDERS=https://localhost:$(compose port orders 8443 | sed 's/.*://')
     PAYMENTS=https://localhost:$(compose port payments 8443 | sed 's/.*://')
-    say "orders on $ORDERS, payments on $PAYMENTS, PKI in $PKI"
+    PROMETHEUS=http://127.0.0.1:$(compose port prometheus 9090 | sed 's/.*://')
+    say "orders on $ORDERS, payments on $PAYMENTS, Prometheus on $PROMETHEUS, PKI in $PKI"
 }
 
 ORDER='{"items": [{"sku": "mtls-handbook", "quantity": 1}], "amount_minor": 2599, "currency": "EUR"}'
@@ -250,6 +253,31 @@ inventory_lists_every_certificate() {  # make inventory's command, from the host
     [ -s "$work/inventory.png" ]
 }
 
+prometheus() {  # prometheus PATH PYTHON: the API's data, read by a Python expression
+    curl -fsS --max-time 5 "$PROMETHEUS/api/v1/$1" |
+        python3 -c "import json, sys; data = json.load(sys.stdin)['data']; sys.exit(0 if ($2) else 1)"
+}
+
+targets_up_over_mtls() {
+    prometheus targets '{t["labels"]["job"]: (t["health"], t["scrapeUrl"][:8]) for t in data["activeTargets"]}
+        == {j: ("up", "https://") for j in ("orders", "payments", "renewer")}'
+}
+
+prometheus_scrapes_every_service_over_mtls() {
+    eventually targets_up_over_mtls ||
+        { say "targets: $(curl -sS "$PROMETHEUS/api/v1/targets" | head -c 1500)"; return 1; }
+    # Prometheus presented the ops certificate: orders' access log names it.
+    log_has orders '"event": "request"' '"principal": "ops"' '"path": "/metrics"' '"status": 200'
+}
+
+expiry_alert_fires_for_the_short_lived_orders_leaf() {  # the 1-day leaf of the renewer check
+    local TIMEOUT=90 since=$SECONDS  # a scrape and an evaluation every 15 s
+    eventually prometheus alerts '[a for a in data["alerts"] if a["state"] == "firing"
+        and a["labels"]["alertname"] == "CertificateExpiresSoon" and a["labels"]["job"] == "orders"]' ||
+        { say "alerts: $(curl -sS "$PROMETHEUS/api/v1/alerts" | head -c 1500)"; return 1; }
+    say "CertificateExpiresSoon fired for orders after $((SECONDS - since)) s"
+}
+
 down_removes_everything() {
     compose down --volumes --remove-orphans >/dev/null 2>&1 || return 1
     [ -z "$(docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME")" ] &&
@@ -274,6 +302,10 @@ check "make inventory lists both leaves, the shared CA and the CRL over mTLS" \
     inventory_lists_every_certificate
 check "the renewer renews a leaf inside its window; orders serves it, no restart" \
     renewer_renews_a_leaf_inside_its_window
+check "Prometheus scrapes orders, payments and the renewer over mTLS as ops" \
+    prometheus_scrapes_every_service_over_mtls
+check "Prometheus fires CertificateExpiresSoon for the one-day orders leaf" \
+    expiry_alert_fires_for_the_short_lived_orders_leaf
 if [ "${MTLS_E2E_KEEP:-0}" != 1 ]; then
     check "down removes containers and volumes" down_removes_everything
 fi

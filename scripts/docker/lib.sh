@@ -3,7 +3,8 @@
 #   compose ...      `docker compose` (v2) when it works, else `docker-compose` (v1.29)
 #   MTLS_UID/GID     the uid:gid every container runs as (see docker-compose.yml)
 #   MTLS_LOCAL_BASE  1: build on the debootstrap base with the wheelhouse, offline
-#   BASE_IMAGE, WHEELHOUSE, MTLS_IMAGE, COMPOSE_PROJECT_NAME, MTLS_CERTS_DIR
+#   BASE_IMAGE, WHEELHOUSE, MTLS_IMAGE, COMPOSE_PROJECT_NAME, MTLS_CERTS_DIR,
+#   PROMETHEUS_IMAGE (offline only; compose defaults to prom/prometheus)
 # shellcheck shell=bash
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -52,6 +53,8 @@ fi
 export MTLS_LOCAL_BASE
 if [ "$MTLS_LOCAL_BASE" = 1 ]; then
     export BASE_IMAGE=${BASE_IMAGE:-$LOCAL_BASE} WHEELHOUSE=${WHEELHOUSE:-.cache/wheels}
+    # compose's `monitoring` profile: Debian's Prometheus, built by scripts/monitoring/image.sh
+    export PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-mtls-local/prometheus:debian}
 else
     export BASE_IMAGE=${BASE_IMAGE:-$OFFICIAL_BASE} WHEELHOUSE=${WHEELHOUSE:-scripts/docker/no-wheels}
 fi

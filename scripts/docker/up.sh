@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Start pki (one-shot), orders and payments; wait until both services are
+# Start pki (one-shot), orders, payments and the renewer; wait until they are
 # healthy (at most MTLS_UP_TIMEOUT seconds, default 90), then say how to call
-# them. On failure: the state and the last log lines, and exit 1.
+# them. With COMPOSE_PROFILES=monitoring (make monitoring) also Prometheus,
+# until it is ready. On failure: the state and the last log lines, and exit 1.
 # shellcheck source=scripts/docker/lib.sh
 source "$(dirname "$0")/lib.sh"
 TIMEOUT=${MTLS_UP_TIMEOUT:-90}
-SERVICES=(orders payments)
+SERVICES=(orders payments renewer)
 
 prepare_certs_dir
 # depends_on (service_completed_successfully) runs pki to completion first, so
@@ -39,6 +40,16 @@ while :; do
     sleep 1
 done
 
+monitoring=""
+if [ -z "${failed:-}" ] && [[ ",${COMPOSE_PROFILES:-}," == *,monitoring,* ]]; then
+    monitoring=http://127.0.0.1:$(compose port prometheus 9090 | tail -n1 | sed 's/.*://')
+    until curl -fsS --max-time 2 "$monitoring/-/ready" >/dev/null 2>&1; do
+        if [ $SECONDS -ge $deadline ]; then failed="prometheus not ready within ${TIMEOUT}s"; break; fi
+        sleep 1
+    done
+    SERVICES+=(prometheus)
+fi
+
 if [ -n "${failed:-}" ]; then
     echo "up: $failed" >&2
     compose ps >&2
@@ -57,4 +68,8 @@ Call them as storefront (orders) or ops (either):
   curl --cacert $c/ca.crt --cert $c/ops/chain.pem --key $c/ops/key.pem https://localhost:$o/metrics
 The storefront's story across both containers: make demo$( [ "$o:$p" = 8443:9443 ] || printf ' DEMO_ORDERS_URL=https://localhost:%s DEMO_PAYMENTS_URL=https://localhost:%s' "$o" "$p")
 Logs: make logs    State: make ps    Stop: make down (keeps data; make clean-docker drops it)
+MSG
+[ -z "$monitoring" ] || cat <<MSG
+Prometheus scrapes orders, payments and the renewer over mTLS as ops:
+  targets $monitoring/targets    alerts $monitoring/alerts
 MSG

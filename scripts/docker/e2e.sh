@@ -286,7 +286,8 @@ down_removes_everything() {
 
 # ---------------------------------------------------------------- run
 say "project $COMPOSE_PROJECT_NAME, image $MTLS_IMAGE (base $BASE_IMAGE), DOCKER_HOST=$DOCKER_HOST"
-check "images build, PKI made by the pki step, both services healthy" build_and_up
+check "images build, PKI made by the pki step, orders, payments and the renewer healthy, Prometheus ready" \
+    build_and_up
 [ "$failed" -eq 0 ] || exit 1
 check "storefront's order is paid by payments and settled by its event" order_is_paid_then_settled
 check "orders and payments called each other by service name over mTLS" \

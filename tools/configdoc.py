@@ -14,6 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from devpki.cli import LIFETIME_ENV
 from devpki.pkcs12 import DEFAULT_PASSWORD, PASSWORD_ENV
 from mtls.settings import TLSSettings
 from orders.settings import OrdersSettings
@@ -34,6 +35,17 @@ TOOL_VARIABLES = (
     (PASSWORD_ENV, DEFAULT_PASSWORD, "Password of the PKCS#12 keystore/truststore files."),
     ("DEMO_ORDERS_URL", "https://localhost:8443", "Where `make demo` finds orders."),
     ("DEMO_PAYMENTS_URL", "https://localhost:9443", "Where `make demo` finds payments."),
+    (
+        LIFETIME_ENV,
+        "(365 days)",
+        "Short-lived mode: lifetime of every leaf `make-default` "
+        "issues, e.g. 10m, 12h, 90d (compose's pki step passes it on).",
+    ),
+    (
+        "MTLS_RENEW_INTERVAL",
+        "86400",
+        "Compose: seconds between the renewer's checks (`devpki renewer --interval`).",
+    ),
 )
 
 

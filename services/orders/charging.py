@@ -38,12 +38,12 @@ async def charge(order: Order, store: OrderStore, payments: PeerClient) -> Order
             "POST", "/payments", json=body, headers={"Idempotency-Key": order.id}
         )
     except PeerUnavailable as exc:
-        store.note_payment_error(order.id, f"payments unavailable: {exc.why.cause}")
+        await store.note_payment_error(order.id, f"payments unavailable: {exc.why.cause}")
         raise
     if not response.is_success:
-        store.note_payment_error(order.id, f"payments answered {response.status_code}")
+        await store.note_payment_error(order.id, f"payments answered {response.status_code}")
         raise PaymentsRefused(response.status_code, _json(response.text))
-    recorded = store.record_payment(order.id, response.json())
+    recorded = await store.record_payment(order.id, response.json())
     assert recorded is not None
     return recorded
 
@@ -60,8 +60,8 @@ async def retry_pending(store: OrderStore, payments: PeerClient, interval: float
     while True:
         await asyncio.sleep(interval)
         cutoff = datetime.now(UTC) - timedelta(seconds=interval)
-        for order_id in store.pending_payment_ids(cutoff.isoformat(timespec="milliseconds")):
-            order = store.get(order_id)
+        for order_id in await store.pending_payment_ids(cutoff.isoformat(timespec="milliseconds")):
+            order = await store.get(order_id)
             if order is None:
                 continue
             try:

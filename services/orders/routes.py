@@ -70,7 +70,7 @@ async def _charge(order: Order, orders: OrderStore, gateway: PeerClient) -> Orde
     try:
         return await charge(order, orders, gateway)
     except PeerUnavailable as exc:
-        _unavailable(exc, _found(orders.get(order.id), order.id))
+        _unavailable(exc, _found(await orders.get(order.id), order.id))
     except PaymentsRefused as exc:
         _refused(exc, order)
 
@@ -80,7 +80,7 @@ async def create_order(
     body: OrderRequest, orders: Store, gateway: Payments, response: Response, key: ClientKey = None
 ) -> Order:
     """Save the order, then have payments charge it (the order id is the idempotency key)."""
-    order, created = orders.create(body, key)
+    order, created = await orders.create(body, key)
     answer_create(response, created)
     if order.status != "payment_pending":
         return order
@@ -93,25 +93,25 @@ async def list_orders(
     status: OrderStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Order]:
-    return orders.recent(status, limit)
+    return await orders.recent(status, limit)
 
 
 @router.get("/orders/{order_id}", dependencies=[Depends(allow("storefront", "ops"))])
 async def get_order(order_id: str, orders: Store) -> Order:
-    return _found(orders.get(order_id), order_id)
+    return _found(await orders.get(order_id), order_id)
 
 
 @router.get("/orders/{order_id}/events", dependencies=[Depends(allow("storefront", "ops"))])
 async def order_events(order_id: str, orders: Store) -> list[ReceivedEvent]:
     """The payment events payments delivered for this order (`make demo` prints them)."""
-    _found(orders.get(order_id), order_id)
-    return orders.events(order_id)
+    _found(await orders.get(order_id), order_id)
+    return await orders.events(order_id)
 
 
 @router.post("/orders/{order_id}/retry-payment", dependencies=[Depends(allow("storefront", "ops"))])
 async def retry_payment(order_id: str, orders: Store, gateway: Payments) -> Order:
     """Charge a payment_pending order now (payments will not charge it twice)."""
-    order = _found(orders.get(order_id), order_id)
+    order = _found(await orders.get(order_id), order_id)
     if order.status != "payment_pending":
         return order
     return await _charge(order, orders, gateway)
@@ -123,9 +123,9 @@ async def payment_event(order_id: str, event: PaymentEvent, orders: Store) -> di
     that does not fit the order's recorded payment is a 409 that changes nothing."""
     if event.order_id != order_id:
         raise HTTPException(422, detail={"error": "order_id in the body differs from the path"})
-    _found(orders.get(order_id), order_id)
+    _found(await orders.get(order_id), order_id)
     try:
-        applied = orders.apply_event(event)
+        applied, order = await orders.apply_event(event)
     except EventRefused as exc:
         audit(
             "payment event refused",
@@ -137,7 +137,7 @@ async def payment_event(order_id: str, event: PaymentEvent, orders: Store) -> di
             reason=str(exc),
         )
         raise
-    return {"applied": applied, "order": _found(orders.get(order_id), order_id)}
+    return {"applied": applied, "order": _found(order, order_id)}
 
 
 @router.post("/orders/{order_id}/refund", dependencies=[Depends(allow("storefront"))])
@@ -146,7 +146,7 @@ async def refund_order(order_id: str, orders: Store, gateway: Payments) -> Order
 
     Refunding again (a retry) is harmless: payments refunds once, a refunded order is returned.
     """
-    order = _found(orders.get(order_id), order_id)
+    order = _found(await orders.get(order_id), order_id)
     if order.status == "refunded":
         return order
     if order.status not in ("paid", "settled", "refund_requested") or order.payment_id is None:
@@ -159,4 +159,4 @@ async def refund_order(order_id: str, orders: Store, gateway: Payments) -> Order
         _unavailable(exc, order)
     if not answer.is_success:
         _refused(PaymentsRefused(answer.status_code, answer.text[:500]), order)
-    return _found(orders.mark_refund_requested(order_id), order_id)
+    return _found(await orders.mark_refund_requested(order_id), order_id)

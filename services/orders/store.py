@@ -1,4 +1,4 @@
-"""Orders and the payment events applied to them, in SQLite.
+"""Orders and the payment events applied to them, in the service's database.
 
 Statuses only move forward (pending -> paid/declined -> settled -> refund
 requested -> refunded), so a retried call, a duplicate event or events that
@@ -9,38 +9,18 @@ applying one twice changes nothing.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
+from typing import Any
 
 from servicekit.answers import Conflict
-from servicekit.storage import Database, Transaction
+from servicekit.database import Database, created_elsewhere
 from servicekit.values import now_iso
+from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from orders.models import Order, OrderRequest, OrderStatus, PaymentEvent, ReceivedEvent
+from orders.tables import orders, payment_events
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-    id TEXT PRIMARY KEY,
-    client_key TEXT UNIQUE,
-    status TEXT NOT NULL,
-    items TEXT NOT NULL,
-    amount_minor INTEGER NOT NULL,
-    currency TEXT NOT NULL,
-    payment_id TEXT,
-    decline_reason TEXT,
-    last_payment_error TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status, updated_at);
-CREATE TABLE IF NOT EXISTS payment_events (
-    event_id TEXT PRIMARY KEY,
-    order_id TEXT NOT NULL REFERENCES orders (id),
-    type TEXT NOT NULL,
-    payment_id TEXT NOT NULL,
-    received_at TEXT NOT NULL
-);
-"""
 RANK: dict[str, int] = {
     "payment_pending": 0,
     "paid": 1,
@@ -82,7 +62,7 @@ class EventRefused(Conflict):
         super().__init__(reason, reason=reason)
 
 
-def _event_refusal(event: PaymentEvent, row: sqlite3.Row | None) -> str | None:
+def _event_refusal(event: PaymentEvent, row: RowMapping | None) -> str | None:
     """Why this event may not change the order, or None when it may.
 
     payments' certificate is no licence to rewrite an order: the event must name the
@@ -102,127 +82,195 @@ def _event_refusal(event: PaymentEvent, row: sqlite3.Row | None) -> str | None:
     return None
 
 
-def _order(row: sqlite3.Row) -> Order:
+def _order(row: RowMapping) -> Order:
     fields = {key: row[key] for key in Order.model_fields if key != "items"}
     return Order(items=json.loads(row["items"]), **fields)
 
 
-def _advance(db: sqlite3.Connection, order_id: str, status: OrderStatus, **fields: object) -> None:
+def _row(tx: Connection, order_id: str) -> RowMapping | None:
+    return tx.execute(select(orders).where(orders.c.id == order_id)).mappings().first()
+
+
+def _get(tx: Connection, order_id: str) -> Order | None:
+    row = _row(tx, order_id)
+    return _order(row) if row else None
+
+
+def _advance(tx: Connection, order_id: str, status: OrderStatus, **fields: Any) -> None:
     """Move an order forward to `status` (never backward, never out of declined)."""
-    row = db.execute("SELECT status FROM orders WHERE id = ?", (order_id,)).fetchone()
-    if row is None or row["status"] == "payment_declined" or RANK[status] <= RANK[row["status"]]:
+    current = tx.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar()
+    if current is None or current == "payment_declined" or RANK[status] <= RANK[current]:
         return
-    assignments = ", ".join(f"{name} = ?" for name in ("status", "updated_at", *fields))
-    db.execute(
-        f"UPDATE orders SET {assignments} WHERE id = ?",  # noqa: S608 (column names are ours)
-        (status, now_iso(), *fields.values(), order_id),
+    values = {"status": status, "updated_at": now_iso(), **fields}
+    tx.execute(update(orders).where(orders.c.id == order_id).values(**values))
+
+
+def _by_client_key(tx: Connection, key: str, items: str, request: OrderRequest) -> Order | None:
+    """The order this key made before (ClientKeyConflict if for other items or amount)."""
+    row = tx.execute(select(orders).where(orders.c.client_key == key)).mappings().first()
+    if row is None:
+        return None
+    if (row["items"], row["amount_minor"], row["currency"]) != (
+        items,
+        request.amount_minor,
+        request.currency,
+    ):
+        raise ClientKeyConflict(key)
+    return _order(row)
+
+
+def _create(
+    tx: Connection, request: OrderRequest, items: str, client_key: str | None
+) -> tuple[Order, bool]:
+    if client_key is not None:
+        existing = _by_client_key(tx, client_key, items, request)
+        if existing is not None:
+            return existing, False
+    order_id, stamp = f"ord_{uuid.uuid4().hex}", now_iso()
+    row = (
+        tx.execute(
+            insert(orders)
+            .values(
+                id=order_id,
+                client_key=client_key,
+                status="payment_pending",
+                items=items,
+                amount_minor=request.amount_minor,
+                currency=request.currency,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            .returning(*orders.c)
+        )
+        .mappings()
+        .one()
+    )
+    return _order(row), True
+
+
+def _record_payment(tx: Connection, order_id: str, payment: dict[str, object]) -> Order | None:
+    status = ANSWER_STATUS.get(str(payment.get("status")), "paid")
+    _advance(
+        tx,
+        order_id,
+        status,
+        payment_id=payment.get("id"),
+        decline_reason=payment.get("decline_reason"),
+        last_payment_error=None,
+    )
+    return _get(tx, order_id)
+
+
+def _note_payment_error(tx: Connection, order_id: str, error: str) -> None:
+    tx.execute(
+        update(orders)
+        .where(orders.c.id == order_id)
+        .values(last_payment_error=error, updated_at=now_iso())
     )
 
 
+def _refund_requested(tx: Connection, order_id: str) -> Order | None:
+    _advance(tx, order_id, "refund_requested")
+    return _get(tx, order_id)
+
+
+def _apply_event(tx: Connection, event: PaymentEvent) -> tuple[bool, Order | None]:
+    seen = tx.execute(
+        select(payment_events.c.event_id).where(payment_events.c.event_id == event.event_id)
+    )
+    if seen.first() is not None:
+        return False, _get(tx, event.order_id)
+    refusal = _event_refusal(event, _row(tx, event.order_id))
+    if refusal is not None:
+        raise EventRefused(refusal)
+    tx.execute(
+        insert(payment_events).values(
+            event_id=event.event_id, order_id=event.order_id, type=event.type,
+            payment_id=event.payment_id, received_at=now_iso(),
+        )
+    )  # fmt: skip
+    _advance(tx, event.order_id, EVENT_STATUS[event.type])
+    return True, _get(tx, event.order_id)
+
+
+def _recent(tx: Connection, status: str | None, limit: int) -> list[Order]:
+    query = select(orders).order_by(orders.c.created_at.desc()).limit(limit)
+    if status is not None:
+        query = query.where(orders.c.status == status)
+    return [_order(row) for row in tx.execute(query).mappings()]
+
+
+def _events(tx: Connection, order_id: str) -> list[ReceivedEvent]:
+    columns = (payment_events.c[name] for name in ReceivedEvent.model_fields)
+    query = (
+        select(*columns)
+        .where(payment_events.c.order_id == order_id)
+        .order_by(payment_events.c.received_at)
+    )
+    return [ReceivedEvent(**row) for row in tx.execute(query).mappings()]
+
+
+def _pending_payment_ids(tx: Connection, updated_before: str) -> list[str]:
+    query = (
+        select(orders.c.id)
+        .where(orders.c.status == "payment_pending", orders.c.updated_at <= updated_before)
+        .order_by(orders.c.created_at)
+        .limit(100)
+    )
+    return list(tx.execute(query).scalars())
+
+
 class OrderStore:
+    """The orders' transactions, each one function of a connection (`servicekit.database`)."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, request: OrderRequest, client_key: str | None) -> tuple[Order, bool]:
+    async def create(self, request: OrderRequest, client_key: str | None) -> tuple[Order, bool]:
         """A new pending order, or the one already made with this client key
         (ClientKeyConflict if that one was for different items or amount)."""
         items = json.dumps([item.model_dump() for item in request.items])
-        with Transaction(self.db) as db:
-            if client_key is not None:
-                row = db.execute(
-                    "SELECT * FROM orders WHERE client_key = ?", (client_key,)
-                ).fetchone()
-                if row is not None:
-                    if (row["items"], row["amount_minor"], row["currency"]) != (
-                        items,
-                        request.amount_minor,
-                        request.currency,
-                    ):
-                        raise ClientKeyConflict(client_key)
-                    return _order(row), False
-            order_id, stamp = f"ord_{uuid.uuid4().hex}", now_iso()
-            db.execute(
-                "INSERT INTO orders (id, client_key, status, items, amount_minor, currency, "
-                "created_at, updated_at) VALUES (?, ?, 'payment_pending', ?, ?, ?, ?, ?)",
-                (order_id, client_key, items, request.amount_minor, request.currency, stamp, stamp),
-            )
-            return _order(
-                db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
-            ), True
+        try:
+            return await self.db.write(_create, request, items, client_key)
+        except IntegrityError as exc:
+            # Another replica inserted this client key between our read and our insert.
+            if client_key is None or not created_elsewhere(exc):
+                raise
+        replayed = await self.db.read(_by_client_key, client_key, items, request)
+        assert replayed is not None
+        return replayed, False
 
-    def get(self, order_id: str) -> Order | None:
-        row = self.db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
-        return _order(row) if row else None
+    async def get(self, order_id: str) -> Order | None:
+        return await self.db.read(_get, order_id)
 
-    def recent(self, status: str | None, limit: int) -> list[Order]:
-        query, args = "SELECT * FROM orders", []
-        if status is not None:
-            query, args = query + " WHERE status = ?", [status]
-        rows = self.db.execute(query + " ORDER BY created_at DESC LIMIT ?", (*args, limit))
-        return [_order(row) for row in rows]
+    async def recent(self, status: str | None, limit: int) -> list[Order]:
+        return await self.db.read(_recent, status, limit)
 
-    def record_payment(self, order_id: str, payment: dict[str, object]) -> Order | None:
+    async def record_payment(self, order_id: str, payment: dict[str, object]) -> Order | None:
         """Apply payments' answer: authorized -> paid, settled -> settled (a retry that finds
         the payment already settled), declined -> payment_declined."""
-        status = ANSWER_STATUS.get(str(payment.get("status")), "paid")
-        with Transaction(self.db) as db:
-            _advance(
-                db,
-                order_id,
-                status,
-                payment_id=payment.get("id"),
-                decline_reason=payment.get("decline_reason"),
-                last_payment_error=None,
-            )
-        return self.get(order_id)
+        return await self.db.write(_record_payment, order_id, payment)
 
-    def note_payment_error(self, order_id: str, error: str) -> None:
-        self.db.execute(
-            "UPDATE orders SET last_payment_error = ?, updated_at = ? WHERE id = ?",
-            (error, now_iso(), order_id),
-        )
+    async def note_payment_error(self, order_id: str, error: str) -> None:
+        await self.db.write(_note_payment_error, order_id, error)
 
-    def mark_refund_requested(self, order_id: str) -> Order | None:
-        with Transaction(self.db) as db:
-            _advance(db, order_id, "refund_requested")
-        return self.get(order_id)
+    async def mark_refund_requested(self, order_id: str) -> Order | None:
+        return await self.db.write(_refund_requested, order_id)
 
-    def apply_event(self, event: PaymentEvent) -> bool:
-        """Record and apply a payment event once; False if it was seen before.
+    async def apply_event(self, event: PaymentEvent) -> tuple[bool, Order | None]:
+        """Record and apply a payment event once: (applied, the order); applied is False if
+        it was seen before. EventRefused (nothing written) when it names another payment or
+        is no forward move."""
+        try:
+            return await self.db.write(_apply_event, event)
+        except IntegrityError as exc:
+            if not created_elsewhere(exc):
+                raise
+        # The same event, applied at the same moment by another replica.
+        return False, await self.get(event.order_id)
 
-        EventRefused (nothing written) when it names another payment or is no forward move.
-        """
-        with Transaction(self.db) as db:
-            seen = db.execute(
-                "SELECT 1 FROM payment_events WHERE event_id = ?", (event.event_id,)
-            ).fetchone()
-            if seen is not None:
-                return False
-            row = db.execute(
-                "SELECT status, payment_id FROM orders WHERE id = ?", (event.order_id,)
-            ).fetchone()
-            refusal = _event_refusal(event, row)
-            if refusal is not None:
-                raise EventRefused(refusal)
-            db.execute(
-                "INSERT INTO payment_events VALUES (?, ?, ?, ?, ?)",
-                (event.event_id, event.order_id, event.type, event.payment_id, now_iso()),
-            )
-            _advance(db, event.order_id, EVENT_STATUS[event.type])
-            return True
+    async def events(self, order_id: str) -> list[ReceivedEvent]:
+        return await self.db.read(_events, order_id)
 
-    def events(self, order_id: str) -> list[ReceivedEvent]:
-        rows = self.db.execute(
-            "SELECT event_id, type, payment_id, received_at FROM payment_events "
-            "WHERE order_id = ? ORDER BY received_at",
-            (order_id,),
-        )
-        return [ReceivedEvent(**dict(row)) for row in rows]
-
-    def pending_payment_ids(self, updated_before: str) -> list[str]:
-        rows = self.db.execute(
-            "SELECT id FROM orders WHERE status = 'payment_pending' AND updated_at <= ? "
-            "ORDER BY created_at LIMIT 100",
-            (updated_before,),
-        )
-        return [row["id"] for row in rows]
+    async def pending_payment_ids(self, updated_before: str) -> list[str]:
+        return await self.db.read(_pending_payment_ids, updated_before)

@@ -55,22 +55,27 @@ class Outbox:
     def __init__(self, store: PaymentStore, orders: PeerClient, settings: PaymentsSettings) -> None:
         self.store, self.orders, self.settings = store, orders, settings
 
-    def settle_due(self) -> int:
+    async def settle_due(self) -> int:
         cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.settle_delay)
-        return self.store.settle_due(cutoff.isoformat(timespec="milliseconds"))
+        return await self.store.settle_due(cutoff.isoformat(timespec="milliseconds"))
 
     async def deliver_due(self) -> int:
-        events = self.store.due_events(time.time(), BATCH)
+        events = await self.store.due_events(time.time(), BATCH)
         slots = asyncio.Semaphore(DELIVERY_CONCURRENCY)
 
-        async def deliver(event: dict[str, Any]) -> bool:
+        async def deliver(event: dict[str, Any]) -> int | None:
             async with slots:
                 return await self._deliver(event)
 
         results = await asyncio.gather(*(deliver(event) for event in events))
-        return sum(results)
+        # One transaction marks the pass's deliveries. A crash before it redelivers them:
+        # orders applies an event id once.
+        delivered = [seq for seq in results if seq is not None]
+        await self.store.delivered(delivered)
+        return len(delivered)
 
-    async def _deliver(self, event: dict[str, Any]) -> bool:
+    async def _deliver(self, event: dict[str, Any]) -> int | None:
+        """Send one event; its seq once orders accepted it, else None (retried or parked)."""
         seq, attempts = event.pop("seq"), event.pop("attempts")
         path = f"/orders/{quote(event['order_id'], safe='')}/payment-events"
         try:
@@ -79,7 +84,6 @@ class Outbox:
             error = f"{exc.why.reason}: {exc.why.cause}"
         else:
             if response.is_success:
-                self.store.delivered(seq)
                 logger.info(
                     "event delivered",
                     extra={
@@ -89,13 +93,13 @@ class Outbox:
                         "attempts": attempts + 1,
                     },
                 )
-                return True
+                return int(seq)
             error = f"orders answered {response.status_code}: {response.text[:200]}"
             if _permanent(response.status_code):
-                self._park(seq, event, response.status_code, error)
-                return False
+                await self._park(seq, event, response.status_code, error)
+                return None
         retry_in = backoff(attempts, self.settings.outbox_max_backoff)
-        self.store.failed(seq, time.time() + retry_in, error)
+        await self.store.failed(seq, time.time() + retry_in, error)
         logger.warning(
             "event delivery failed; will retry",
             extra={
@@ -106,10 +110,10 @@ class Outbox:
                 "error": error,
             },
         )
-        return False
+        return None
 
-    def _park(self, seq: int, event: dict[str, Any], status: int, error: str) -> None:
-        self.store.park(seq, error)
+    async def _park(self, seq: int, event: dict[str, Any], status: int, error: str) -> None:
+        await self.store.park(seq, error)
         DEAD_EVENTS.labels(str(status)).inc()
         audit(
             "event parked as dead",
@@ -126,7 +130,7 @@ class Outbox:
         while True:
             delivered = 0
             try:
-                self.settle_due()
+                await self.settle_due()
                 delivered = await self.deliver_due()
             except Exception:
                 logger.exception("outbox pass failed; retrying")

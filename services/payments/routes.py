@@ -52,26 +52,26 @@ async def create_payment(
     """Authorize a payment, or decline it above the configured limit; idempotent on the key,
     and at most one payment per order whatever the key (both conflicts are a 409)."""
     limit = service.settings.decline_above_minor
-    payment, created = service.store.authorize(idempotency_key, body, limit)
+    payment, created = await service.store.authorize(idempotency_key, body, limit)
     answer_create(response, created)
     return payment
 
 
 @router.get("/payments/{payment_id}", dependencies=[Depends(allow("orders", "ops"))])
 async def get_payment(payment_id: str, service: State) -> Payment:
-    return _found(service.store.get(payment_id), payment_id)
+    return _found(await service.store.get(payment_id), payment_id)
 
 
 @router.get("/payments", dependencies=[Depends(allow("orders", "ops"))])
 async def list_payments(order_id: str, service: State) -> list[Payment]:
     """The payments of one order (reconciliation: there should be at most one)."""
-    return service.store.by_order(order_id)
+    return await service.store.by_order(order_id)
 
 
 @router.post("/payments/{payment_id}/refund", dependencies=[Depends(allow("orders"))])
 async def refund_payment(payment_id: str, service: State) -> Payment:
     """Refund a payment; refunding twice is harmless. The refund event follows."""
-    payment = _found(service.store.refund(payment_id), payment_id)
+    payment = _found(await service.store.refund(payment_id), payment_id)
     if payment.status == "declined":
         raise HTTPException(
             409,

@@ -7,7 +7,7 @@ from pathlib import Path
 from mtls import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
-from servicekit.service import database_field, peer_url_field
+from servicekit.service import database_field, database_url_field, peer_url_field
 
 
 class PaymentsSettings(ServiceSettings):
@@ -15,6 +15,7 @@ class PaymentsSettings(ServiceSettings):
 
     port: int = Field(9443, description="Port to listen on (mTLS).")
     db_path: Path = database_field("payments")
+    database_url: str = database_url_field("payments")
     orders_url: str = peer_url_field("orders", 8443, "for payment events")
     decline_above_minor: int = Field(
         100_000, ge=0, description="Payments above this many minor units are declined."

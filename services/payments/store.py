@@ -1,4 +1,4 @@
-"""Payments and their outbox of events, in one SQLite database.
+"""Payments and their outbox of events, in the service's database.
 
 A payment and the event that announces it are written in one transaction, so
 an event can never be lost between "charged" and "told orders": the outbox is
@@ -8,45 +8,17 @@ delivered later, with retries, however long orders is away.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from typing import Any
 
 from servicekit.answers import Conflict
-from servicekit.storage import Database, Transaction
+from servicekit.database import Database, created_elsewhere
 from servicekit.values import now_iso
+from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from payments.models import Payment, PaymentRequest
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS payments (
-    id TEXT PRIMARY KEY,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    order_id TEXT NOT NULL,
-    amount_minor INTEGER NOT NULL,
-    currency TEXT NOT NULL,
-    status TEXT NOT NULL,
-    decline_reason TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS payments_by_status ON payments (status, created_at);
-CREATE UNIQUE INDEX IF NOT EXISTS payments_one_per_order ON payments (order_id);
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
-    order_id TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    delivered_at TEXT,
-    last_error TEXT,
-    dead_at TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (delivered_at, next_attempt_at);
-"""
-# Databases made before the outbox could park events.
-MIGRATIONS = (("outbox", "dead_at", "ALTER TABLE outbox ADD COLUMN dead_at TEXT"),)
+from payments.tables import outbox, payments
 
 
 class IdempotencyConflict(Conflict):
@@ -71,19 +43,16 @@ class OrderAlreadyHasPayment(Conflict):
         )
 
 
-def migrate(db: sqlite3.Connection) -> None:
-    """Add the columns that databases made by older versions lack."""
-    for table, column, statement in MIGRATIONS:
-        columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
-        if column not in columns:
-            db.execute(statement)
-
-
-def _payment(row: sqlite3.Row) -> Payment:
+def _payment(row: RowMapping) -> Payment:
     return Payment(**{key: row[key] for key in Payment.model_fields})
 
 
-def _enqueue(db: sqlite3.Connection, payment_id: str, order_id: str, event_type: str) -> None:
+def _one(tx: Connection, *where: Any) -> Payment | None:
+    row = tx.execute(select(payments).where(*where)).mappings().first()
+    return _payment(row) if row else None
+
+
+def _enqueue(tx: Connection, payment_id: str, order_id: str, event_type: str) -> None:
     event = {
         "event_id": f"evt_{uuid.uuid4().hex}",
         "type": event_type,
@@ -91,118 +60,174 @@ def _enqueue(db: sqlite3.Connection, payment_id: str, order_id: str, event_type:
         "order_id": order_id,
         "occurred_at": now_iso(),
     }
-    db.execute(
-        "INSERT INTO outbox (event_id, order_id, payload, next_attempt_at) VALUES (?, ?, ?, 0)",
-        (event["event_id"], order_id, json.dumps(event)),
+    tx.execute(
+        insert(outbox).values(
+            event_id=event["event_id"], order_id=order_id, payload=json.dumps(event),
+            next_attempt_at=0,
+        )
+    )  # fmt: skip
+
+
+def _existing(tx: Connection, key: str, request: PaymentRequest) -> Payment | None:
+    """The payment of this key (IdempotencyConflict if for another request), else None;
+    OrderAlreadyHasPayment if the order has one under another key."""
+    payment = _one(tx, payments.c.idempotency_key == key)
+    if payment is not None:
+        if (payment.order_id, payment.amount_minor, payment.currency) != (
+            request.order_id,
+            request.amount_minor,
+            request.currency,
+        ):
+            raise IdempotencyConflict(key)
+        return payment
+    other = _one(tx, payments.c.order_id == request.order_id)
+    if other is not None:
+        raise OrderAlreadyHasPayment(other)
+    return None
+
+
+def _authorize(
+    tx: Connection, key: str, request: PaymentRequest, decline_above: int
+) -> tuple[Payment, bool]:
+    existing = _existing(tx, key, request)
+    if existing is not None:
+        return existing, False
+    declined = request.amount_minor > decline_above
+    stamp = now_iso()
+    row = (
+        tx.execute(
+            insert(payments)
+            .values(
+                id=f"pay_{uuid.uuid4().hex}",
+                idempotency_key=key,
+                order_id=request.order_id,
+                amount_minor=request.amount_minor,
+                currency=request.currency,
+                status="declined" if declined else "authorized",
+                decline_reason=(
+                    f"amount above the limit of {decline_above} minor units" if declined else None
+                ),
+                created_at=stamp,
+                updated_at=stamp,
+            )
+            .returning(*payments.c)
+        )
+        .mappings()
+        .one()
     )
+    return _payment(row), True
+
+
+def _replayed(tx: Connection, key: str, request: PaymentRequest) -> Payment:
+    existing = _existing(tx, key, request)
+    assert existing is not None, "the unique constraint named a payment that is not there"
+    return existing
+
+
+def _settle_due(tx: Connection, older_than_iso: str) -> int:
+    due = tx.execute(
+        select(payments.c.id, payments.c.order_id).where(
+            payments.c.status == "authorized", payments.c.created_at <= older_than_iso
+        )
+    ).all()
+    for payment_id, order_id in due:
+        tx.execute(
+            update(payments)
+            .where(payments.c.id == payment_id)
+            .values(status="settled", updated_at=now_iso())
+        )
+        _enqueue(tx, payment_id, order_id, "payment.settled")
+    return len(due)
+
+
+def _refund(tx: Connection, payment_id: str) -> Payment | None:
+    payment = _one(tx, payments.c.id == payment_id)
+    if payment is None or payment.status in ("refunded", "declined"):
+        return payment
+    tx.execute(
+        update(payments)
+        .where(payments.c.id == payment_id)
+        .values(status="refunded", updated_at=now_iso())
+    )
+    _enqueue(tx, payment_id, payment.order_id, "payment.refunded")
+    return _one(tx, payments.c.id == payment_id)
+
+
+def _by_order(tx: Connection, order_id: str) -> list[Payment]:
+    query = select(payments).where(payments.c.order_id == order_id)
+    return [_payment(row) for row in tx.execute(query.order_by(payments.c.created_at)).mappings()]
+
+
+def _due_events(tx: Connection, now: float, limit: int) -> list[dict[str, Any]]:
+    query = (
+        select(outbox.c.seq, outbox.c.attempts, outbox.c.payload)
+        .where(
+            outbox.c.delivered_at.is_(None),
+            outbox.c.dead_at.is_(None),
+            outbox.c.next_attempt_at <= now,
+        )
+        .order_by(outbox.c.seq)
+        .limit(limit)
+    )
+    return [
+        {"seq": seq, "attempts": attempts, **json.loads(payload)}
+        for seq, attempts, payload in tx.execute(query)
+    ]
+
+
+def _update_outbox(tx: Connection, seqs: list[int], values: dict[str, Any]) -> None:
+    tx.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(**values))
 
 
 class PaymentStore:
+    """The payments' transactions, each one function of a connection (`servicekit.database`)."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def authorize(
+    async def authorize(
         self, key: str, request: PaymentRequest, decline_above: int
     ) -> tuple[Payment, bool]:
         """The payment for this idempotency key, created if new; (payment, created)."""
-        with Transaction(self.db) as db:
-            row = db.execute("SELECT * FROM payments WHERE idempotency_key = ?", (key,)).fetchone()
-            if row is not None:
-                if (row["order_id"], row["amount_minor"], row["currency"]) != (
-                    request.order_id,
-                    request.amount_minor,
-                    request.currency,
-                ):
-                    raise IdempotencyConflict(key)
-                return _payment(row), False
-            existing = db.execute(
-                "SELECT * FROM payments WHERE order_id = ?", (request.order_id,)
-            ).fetchone()
-            if existing is not None:
-                raise OrderAlreadyHasPayment(_payment(existing))
-            declined = request.amount_minor > decline_above
-            stamp = now_iso()
-            payment_id = f"pay_{uuid.uuid4().hex}"
-            db.execute(
-                "INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    payment_id,
-                    key,
-                    request.order_id,
-                    request.amount_minor,
-                    request.currency,
-                    "declined" if declined else "authorized",
-                    f"amount above the limit of {decline_above} minor units" if declined else None,
-                    stamp,
-                    stamp,
-                ),
-            )
-            row = db.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
-            return _payment(row), True
+        try:
+            return await self.db.write(_authorize, key, request, decline_above)
+        except IntegrityError as exc:
+            if not created_elsewhere(exc):
+                raise
+        # A concurrent create (another replica) won the race for this key or this order.
+        return await self.db.read(_replayed, key, request), False
 
-    def get(self, payment_id: str) -> Payment | None:
-        row = self.db.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
-        return _payment(row) if row else None
+    async def get(self, payment_id: str) -> Payment | None:
+        return await self.db.read(_one, payments.c.id == payment_id)
 
-    def by_order(self, order_id: str) -> list[Payment]:
-        rows = self.db.execute(
-            "SELECT * FROM payments WHERE order_id = ? ORDER BY created_at", (order_id,)
-        )
-        return [_payment(row) for row in rows]
+    async def by_order(self, order_id: str) -> list[Payment]:
+        return await self.db.read(_by_order, order_id)
 
-    def settle_due(self, older_than_iso: str) -> int:
+    async def settle_due(self, older_than_iso: str) -> int:
         """Settle authorized payments created before the cut-off; each gets an event."""
-        with Transaction(self.db) as db:
-            due = db.execute(
-                "SELECT id, order_id FROM payments WHERE status = 'authorized' AND created_at <= ?",
-                (older_than_iso,),
-            ).fetchall()
-            for row in due:
-                db.execute(
-                    "UPDATE payments SET status = 'settled', updated_at = ? WHERE id = ?",
-                    (now_iso(), row["id"]),
-                )
-                _enqueue(db, row["id"], row["order_id"], "payment.settled")
-            return len(due)
+        return await self.db.write(_settle_due, older_than_iso)
 
-    def refund(self, payment_id: str) -> Payment | None:
+    async def refund(self, payment_id: str) -> Payment | None:
         """Refund once; a second call returns the refunded payment unchanged."""
-        with Transaction(self.db) as db:
-            row = db.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
-            if row is None or row["status"] in ("refunded", "declined"):
-                return _payment(row) if row else None
-            db.execute(
-                "UPDATE payments SET status = 'refunded', updated_at = ? WHERE id = ?",
-                (now_iso(), payment_id),
-            )
-            _enqueue(db, payment_id, row["order_id"], "payment.refunded")
-            return _payment(
-                db.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
-            )
+        return await self.db.write(_refund, payment_id)
 
-    def due_events(self, now: float, limit: int = 50) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT seq, attempts, payload FROM outbox WHERE delivered_at IS NULL "
-            "AND dead_at IS NULL AND next_attempt_at <= ? ORDER BY seq LIMIT ?",
-            (now, limit),
-        )
-        return [
-            {"seq": r["seq"], "attempts": r["attempts"], **json.loads(r["payload"])} for r in rows
-        ]
+    async def due_events(self, now: float, limit: int = 50) -> list[dict[str, Any]]:
+        return await self.db.read(_due_events, now, limit)
 
-    def delivered(self, seq: int) -> None:
-        self.db.execute("UPDATE outbox SET delivered_at = ? WHERE seq = ?", (now_iso(), seq))
+    async def delivered(self, seqs: list[int]) -> None:
+        """Mark events delivered: a whole pass's worth in one transaction."""
+        if seqs:
+            await self.db.write(_update_outbox, seqs, {"delivered_at": now_iso()})
 
-    def failed(self, seq: int, retry_at: float, error: str) -> None:
-        self.db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
-            "WHERE seq = ?",
-            (retry_at, error, seq),
-        )
+    async def failed(self, seq: int, retry_at: float, error: str) -> None:
+        values = {
+            "attempts": outbox.c.attempts + 1,
+            "next_attempt_at": retry_at,
+            "last_error": error,
+        }
+        await self.db.write(_update_outbox, [seq], values)
 
-    def park(self, seq: int, error: str) -> None:
+    async def park(self, seq: int, error: str) -> None:
         """The receiver refused the event for good: keep it, dead, and stop retrying it."""
-        self.db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, dead_at = ?, last_error = ? WHERE seq = ?",
-            (now_iso(), error, seq),
-        )
+        values = {"attempts": outbox.c.attempts + 1, "dead_at": now_iso(), "last_error": error}
+        await self.db.write(_update_outbox, [seq], values)

@@ -18,9 +18,11 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from mtls import PeerClient, TLSContexts, secure_app, service_app
 from pydantic import Field
+from sqlalchemy.engine import URL
 
 from servicekit.answers import Conflict, conflict_response
-from servicekit.storage import Database, open_database
+from servicekit.database import Database, database_url, open_database, prepare_database
+from servicekit.migrations import Migrations
 
 StateT = TypeVar("StateT")
 
@@ -31,9 +33,10 @@ class Resources:
     def __init__(self, stack: AsyncExitStack, contexts: TLSContexts) -> None:
         self._stack, self._contexts = stack, contexts
 
-    def database(self, path: Path, schema: str) -> Database:
-        db = open_database(path, schema)
-        self._stack.callback(db.close)
+    def database(self, url: URL) -> Database:
+        """The service's database (migrated before it listened), closed at shutdown."""
+        db = open_database(url, lambda: self._contexts.client)
+        self._stack.push_async_callback(db.close)
         return db
 
     def peer(self, name: str, url: str) -> PeerClient:
@@ -84,7 +87,32 @@ def state_of(request: Request, kind: type[StateT]) -> StateT:
 
 def database_field(service: str) -> Any:
     """The `db_path` setting of a service: `<SERVICE>_DB_PATH`, default .data/<service>.db."""
-    return Field(Path(f".data/{service}.db"), description="SQLite database file.")
+    return Field(
+        Path(f".data/{service}.db"),
+        description="SQLite database file (the embedded default, when database_url is empty).",
+    )
+
+
+def database_url_field(service: str) -> Any:
+    """The `database_url` setting: PostgreSQL, logging in with the service's certificate."""
+    return Field(
+        "",
+        description=f"PostgreSQL instead of SQLite: postgresql://{service}@host:5432/{service}, "
+        "no password (the role is the certificate's CN; TLS and hostname checks as MTLS_*).",
+    )
+
+
+def migrated_database(
+    service: str, url: str, path: Path, contexts: TLSContexts, migrations: Path
+) -> URL:
+    """Before the service listens: its database URL, with the schema at this code's head.
+
+    Raises (one line, the process stops with it) when the database cannot be reached or
+    its schema is newer than this code.
+    """
+    target = database_url(url, path)
+    prepare_database(target, Migrations(service, migrations), lambda: contexts.client)
+    return target
 
 
 def peer_url_field(peer: str, port: int, purpose: str) -> Any:

@@ -67,9 +67,16 @@ def create(layout: Layout, trust_domain: str) -> Authority:
 
 
 def write_crl(layout: Layout, authority: Authority, issued_at: datetime | None = None) -> None:
-    """Rebuild crl.pem from the revoked list, signed by the issuing intermediate."""
+    """Rebuild crl.pem from the revoked list: the intermediate's CRL, then the root's.
+
+    The root's CRL revokes nothing (devpki never revokes its intermediate), but a verifier
+    that checks the whole chain (OpenSSL's CRL_CHECK_ALL, which PostgreSQL's ssl_crl_file
+    turns on) refuses a chain with a CA whose CRL it lacks ("unable to get certificate CRL").
+    """
     data = crl.load_revoked(layout.revoked)
     pem = crl.build_crl(data, authority.intermediate, authority.intermediate_key, issued_at)
+    same_number = {"crl_number": int(data["crl_number"]) - 1, "revoked": []}
+    pem += crl.build_crl(same_number, authority.root, authority.root_key, issued_at)
     write_file(layout.revoked, crl.dump_revoked(data))
     write_file(layout.crl, pem)
 

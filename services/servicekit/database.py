@@ -114,6 +114,7 @@ class _GroupCommit:
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite")
         self._waiting: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
         self._drainer: asyncio.Task[None] | None = None
+        self._connection: Connection | None = None
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -144,7 +145,10 @@ class _GroupCommit:
 
     def _batch(self, batch: list[tuple[Callable[[Connection], Any], Any]]) -> list[Any]:
         outcomes: list[tuple[bool, Any]] = []
-        with self.engine.connect() as connection, connection.begin():
+        if self._connection is None:  # the thread's own, for the database's lifetime
+            self._connection = self.engine.connect()
+        connection = self._connection
+        with connection.begin():
             for work, _ in batch:
                 savepoint = connection.begin_nested()
                 try:
@@ -156,6 +160,11 @@ class _GroupCommit:
                     savepoint.commit()
                     outcomes.append((True, value))
         return outcomes
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self.engine.dispose()
 
 
 class Database:
@@ -191,7 +200,7 @@ class Database:
             await self.engine.dispose()
             return
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._sqlite.thread, self._sqlite.engine.dispose)
+        await loop.run_in_executor(self._sqlite.thread, self._sqlite.close)
         self._sqlite.thread.shutdown()
 
 

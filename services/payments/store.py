@@ -14,7 +14,7 @@ from typing import Any
 from servicekit.answers import Conflict
 from servicekit.database import Database, created_elsewhere
 from servicekit.values import now_iso
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from payments.models import Payment, PaymentRequest
@@ -47,8 +47,18 @@ def _payment(row: RowMapping) -> Payment:
     return Payment(**{key: row[key] for key in Payment.model_fields})
 
 
-def _one(tx: Connection, *where: Any) -> Payment | None:
-    row = tx.execute(select(payments).where(*where)).mappings().first()
+# Built once: building a statement costs more than running it (178 against 40 µs here).
+_BY = {
+    column: select(payments).where(payments.c[column] == bindparam("value"))
+    for column in ("id", "idempotency_key", "order_id")
+}
+_INSERT = insert(payments).returning(*payments.c)
+_SET = update(payments).where(payments.c.id == bindparam("payment_id"))
+_ENQUEUE = insert(outbox)
+
+
+def _one(tx: Connection, column: str, value: str) -> Payment | None:
+    row = tx.execute(_BY[column], {"value": value}).mappings().first()
     return _payment(row) if row else None
 
 
@@ -61,17 +71,16 @@ def _enqueue(tx: Connection, payment_id: str, order_id: str, event_type: str) ->
         "occurred_at": now_iso(),
     }
     tx.execute(
-        insert(outbox).values(
-            event_id=event["event_id"], order_id=order_id, payload=json.dumps(event),
-            next_attempt_at=0,
-        )
+        _ENQUEUE,
+        {"event_id": event["event_id"], "order_id": order_id, "payload": json.dumps(event),
+         "next_attempt_at": 0},
     )  # fmt: skip
 
 
 def _existing(tx: Connection, key: str, request: PaymentRequest) -> Payment | None:
     """The payment of this key (IdempotencyConflict if for another request), else None;
     OrderAlreadyHasPayment if the order has one under another key."""
-    payment = _one(tx, payments.c.idempotency_key == key)
+    payment = _one(tx, "idempotency_key", key)
     if payment is not None:
         if (payment.order_id, payment.amount_minor, payment.currency) != (
             request.order_id,
@@ -80,7 +89,7 @@ def _existing(tx: Connection, key: str, request: PaymentRequest) -> Payment | No
         ):
             raise IdempotencyConflict(key)
         return payment
-    other = _one(tx, payments.c.order_id == request.order_id)
+    other = _one(tx, "order_id", request.order_id)
     if other is not None:
         raise OrderAlreadyHasPayment(other)
     return None
@@ -94,27 +103,16 @@ def _authorize(
         return existing, False
     declined = request.amount_minor > decline_above
     stamp = now_iso()
-    row = (
-        tx.execute(
-            insert(payments)
-            .values(
-                id=f"pay_{uuid.uuid4().hex}",
-                idempotency_key=key,
-                order_id=request.order_id,
-                amount_minor=request.amount_minor,
-                currency=request.currency,
-                status="declined" if declined else "authorized",
-                decline_reason=(
-                    f"amount above the limit of {decline_above} minor units" if declined else None
-                ),
-                created_at=stamp,
-                updated_at=stamp,
-            )
-            .returning(*payments.c)
-        )
-        .mappings()
-        .one()
-    )
+    values = {
+        "id": f"pay_{uuid.uuid4().hex}", "idempotency_key": key, "order_id": request.order_id,
+        "amount_minor": request.amount_minor, "currency": request.currency,
+        "status": "declined" if declined else "authorized",
+        "decline_reason": (
+            f"amount above the limit of {decline_above} minor units" if declined else None
+        ),
+        "created_at": stamp, "updated_at": stamp,
+    }  # fmt: skip
+    row = tx.execute(_INSERT, values).mappings().one()
     return _payment(row), True
 
 
@@ -131,26 +129,18 @@ def _settle_due(tx: Connection, older_than_iso: str) -> int:
         )
     ).all()
     for payment_id, order_id in due:
-        tx.execute(
-            update(payments)
-            .where(payments.c.id == payment_id)
-            .values(status="settled", updated_at=now_iso())
-        )
+        tx.execute(_SET, {"payment_id": payment_id, "status": "settled", "updated_at": now_iso()})
         _enqueue(tx, payment_id, order_id, "payment.settled")
     return len(due)
 
 
 def _refund(tx: Connection, payment_id: str) -> Payment | None:
-    payment = _one(tx, payments.c.id == payment_id)
+    payment = _one(tx, "id", payment_id)
     if payment is None or payment.status in ("refunded", "declined"):
         return payment
-    tx.execute(
-        update(payments)
-        .where(payments.c.id == payment_id)
-        .values(status="refunded", updated_at=now_iso())
-    )
+    tx.execute(_SET, {"payment_id": payment_id, "status": "refunded", "updated_at": now_iso()})
     _enqueue(tx, payment_id, payment.order_id, "payment.refunded")
-    return _one(tx, payments.c.id == payment_id)
+    return _one(tx, "id", payment_id)
 
 
 def _by_order(tx: Connection, order_id: str) -> list[Payment]:
@@ -198,7 +188,7 @@ class PaymentStore:
         return await self.db.read(_replayed, key, request), False
 
     async def get(self, payment_id: str) -> Payment | None:
-        return await self.db.read(_one, payments.c.id == payment_id)
+        return await self.db.read(_one, "id", payment_id)
 
     async def by_order(self, order_id: str) -> list[Payment]:
         return await self.db.read(_by_order, order_id)

@@ -66,6 +66,7 @@ TLSProvider = Callable[[], ssl.SSLContext]
 T = TypeVar("T")
 P = ParamSpec("P")
 Work = Callable[Concatenate[Connection, P], T]
+_Waiting = tuple[Callable[[Connection], Any], bool, "asyncio.Future[Any]"]
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -103,23 +104,24 @@ def _postgresql_engine(url: URL, tls: TLSProvider) -> AsyncEngine:
 class _GroupCommit:
     """SQLite's writer: the transactions waiting together run and commit together.
 
-    One thread runs every batch: one BEGIN IMMEDIATE, each transaction in its own
-    SAVEPOINT (a failing one rolls back alone, its caller gets the exception), one
-    COMMIT, so one fsync and one hop to the thread per batch, not per transaction.
-    A caller is answered only after the COMMIT that holds its writes.
+    One thread runs every batch: one BEGIN, each transaction of a batch of several in
+    its own SAVEPOINT (a failing one rolls back alone, its caller gets the exception),
+    one COMMIT, so one fsync and one hop to the thread per batch, not per transaction.
+    A batch of reads only begins DEFERRED, and its COMMIT writes nothing. A caller is
+    answered only after the COMMIT that holds its writes.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite")
-        self._waiting: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self._waiting: list[_Waiting] = []
         self._drainer: asyncio.Task[None] | None = None
         self._connection: Connection | None = None
 
-    async def run(self, work: Callable[[Connection], T]) -> T:
+    async def run(self, work: Callable[[Connection], T], read_only: bool) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._waiting.append((work, future))
+        self._waiting.append((work, read_only, future))
         if self._drainer is None:
             self._drainer = loop.create_task(self._drain())
         return await future
@@ -133,7 +135,7 @@ class _GroupCommit:
                     outcomes = await loop.run_in_executor(self.thread, self._batch, batch)
                 except Exception as exc:  # BEGIN or COMMIT failed: nothing of it was written
                     outcomes = [(False, exc)] * len(batch)
-                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
                     if future.done():
                         continue
                     if ok:
@@ -143,22 +145,30 @@ class _GroupCommit:
         finally:
             self._drainer = None
 
-    def _batch(self, batch: list[tuple[Callable[[Connection], Any], Any]]) -> list[Any]:
-        outcomes: list[tuple[bool, Any]] = []
+    def _batch(self, batch: list[_Waiting]) -> list[tuple[bool, Any]]:
         if self._connection is None:  # the thread's own, for the database's lifetime
             self._connection = self.engine.connect()
         connection = self._connection
+        connection.execution_options(read_only=all(read_only for _, read_only, _ in batch))
+        if len(batch) == 1:
+            work = batch[0][0]
+            try:
+                with connection.begin():
+                    return [(True, work(connection))]
+            except Exception as exc:  # rolled back: nothing of it was written
+                return [(False, exc)]
+        outcomes: list[tuple[bool, Any]] = []
         with connection.begin():
-            for work, _ in batch:
-                savepoint = connection.begin_nested()
+            for work, _, _ in batch:
+                connection.exec_driver_sql("SAVEPOINT one")
                 try:
                     value = work(connection)
                 except Exception as exc:
-                    savepoint.rollback()
+                    connection.exec_driver_sql("ROLLBACK TO one")
                     outcomes.append((False, exc))
                 else:
-                    savepoint.commit()
                     outcomes.append((True, value))
+                connection.exec_driver_sql("RELEASE one")
         return outcomes
 
     def close(self) -> None:
@@ -184,15 +194,18 @@ class Database:
 
     async def write(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`work(connection, ...)` in one transaction: committed when it returns."""
-        if self._sqlite is not None:
-            return await self._sqlite.run(lambda connection: work(connection, *args, **kwargs))
-        assert isinstance(self.engine, AsyncEngine)
-        async with self.engine.begin() as connection:
-            return await connection.run_sync(work, *args, **kwargs)
+        return await self._run(False, work, *args, **kwargs)
 
     async def read(self, work: Work[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """`work(connection, ...)` that only reads."""
-        return await self.write(work, *args, **kwargs)
+        return await self._run(True, work, *args, **kwargs)
+
+    async def _run(self, read_only: bool, work: Work[P, T], *args: Any, **kwargs: Any) -> T:
+        if self._sqlite is not None:
+            return await self._sqlite.run(lambda c: work(c, *args, **kwargs), read_only)
+        assert isinstance(self.engine, AsyncEngine)
+        async with self.engine.begin() as connection:
+            return await connection.run_sync(work, *args, **kwargs)
 
     async def close(self) -> None:
         if self._sqlite is None:

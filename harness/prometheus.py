@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import yaml
 
+from harness.polling import eventually
 from harness.ports import free_port
 from harness.processes import REPO, ServerProcess
 
@@ -100,16 +100,12 @@ class Prometheus:
         return [a for a in self.api("alerts")["alerts"] if a["state"] == "firing"]
 
     def wait_for(self, what: str, check: Any, timeout: float = 30.0) -> Any:
-        """Poll `check()` until it returns something truthy; AssertionError naming `what`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = check()
-            if found:
-                return found
-            if time.monotonic() > deadline:
-                log = (self.process.log.read_text() if self.process.log else "")[-2000:]
-                raise AssertionError(f"Prometheus: no {what} after {timeout} s; log:\n{log}")
-            time.sleep(0.5)
+        """`eventually(check)`, with the end of Prometheus's log when it times out."""
+        try:
+            return eventually(check, what, timeout)
+        except AssertionError as exc:
+            log = (self.process.log.read_text() if self.process.log else "")[-2000:]
+            raise AssertionError(f"Prometheus: {exc}; its log:\n{log}") from None
 
     def stop(self) -> None:
         self.process.stop()

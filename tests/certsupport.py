@@ -24,9 +24,10 @@ from typing import Any
 import httpx
 from cryptography import x509
 from devpki import DevPKI, Leaf
-from service_pair import ORDER, ServicePair, eventually
+from service_pair import ORDER, ServicePair
 
 from harness.clients import https
+from harness.polling import eventually
 from harness.probe import http_request, probe, tls_get
 from harness.processes import REPO, ServerProcess, process_env
 

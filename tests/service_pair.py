@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -25,7 +25,6 @@ from harness.clients import https
 from harness.ports import free_port
 from harness.processes import ServerProcess, tls_env
 
-T = TypeVar("T")
 ORDER = {"items": [{"sku": "book", "quantity": 1}], "amount_minor": 1999, "currency": "EUR"}
 
 
@@ -153,15 +152,3 @@ class ServicePair:
 
     def count(self, service: str, table: str) -> int:
         return int(self.query(service, f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608
-
-
-def eventually(check: Callable[[], T | None], what: str, timeout: float = 15.0) -> T:
-    """Poll `check` until it returns something truthy, and return that; fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +39,7 @@ from service_pair import ORDER, ServicePair
 from sessions_support import resumed, s_client, served, short_lived, wait_until_expired
 
 from harness.clients import client_context
+from harness.polling import eventually
 from harness.probe import ClientView, http_request, probe
 
 TRUST_DOMAIN = "demo.internal"
@@ -253,11 +253,8 @@ def attempt(
 
 
 def wait_for(found: Callable[[], list[dict[str, Any]]], what: str) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10
-    while not (records := found()):
-        assert time.monotonic() < deadline, f"no {what} in the service's log"
-        time.sleep(0.05)
-    return records
+    """The service's log lines `found` returns, once there are some (10 s at most)."""
+    return eventually(found, f"{what} in the service's log", timeout=10)
 
 
 def written(before: State, after: State) -> str:

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from devpki import DevPKI
-from service_pair import ServicePair, eventually
+from service_pair import ServicePair
+
+from harness.polling import eventually
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from devpki import DevPKI
-from service_pair import ServicePair, eventually
+from service_pair import ServicePair
 
+from harness.polling import eventually
 from harness.processes import ServerProcess
 
 

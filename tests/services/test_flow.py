@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 from devpki import DevPKI
-from service_pair import ORDER, ServicePair, eventually
+from service_pair import ORDER, ServicePair
+
+from harness.polling import eventually
 
 DECLINE_ABOVE = 50_000
 

@@ -16,8 +16,8 @@ from devpki import DevPKI
 from mtls import PeerClient, PeerUnavailable, Role, TLSContexts, TLSSettings
 from mtls.contexts import server_context
 from mtls.material import load_material
-from service_pair import eventually
 
+from harness.polling import eventually
 from harness.ports import free_port
 from harness.processes import ServerProcess, run_module, tls_env
 

@@ -10,9 +10,9 @@ import pytest
 from conftest import EchoServers, issue_with_uris
 from cryptography.hazmat.primitives.serialization import Encoding
 from devpki import DevPKI
-from service_pair import eventually
 
 from harness.clients import https
+from harness.polling import eventually
 from harness.processes import ServerProcess
 
 

@@ -45,11 +45,14 @@ def load(
     pids: list[int],
     extra: list[str] | None = None,
     warmup: float | None = None,
+    database_pid: int | None = None,
 ) -> dict[str, Any]:
-    """One loadgen run against `port`, measuring the CPU of the server processes `pids`."""
+    """One loadgen run against `port`, measuring the CPU of the server processes `pids`
+    (and apart, of a PostgreSQL whose postmaster is `database_pid`)."""
     args = ["--port", str(port), "--conns", str(profile.conns)]
     args += ["--warmup", str(warmup or profile.warmup), "--duration", str(profile.duration)]
     args += ["--pki", str(pki)] if pki else []
+    args += ["--database-pid", str(database_pid)] if database_pid else []
     for pid in pids:
         args += ["--pid", str(pid)]
     return loadgen.call(args + (extra or []))

@@ -26,7 +26,7 @@ import uvloop
 from bench.procs import job_main
 from bench.stats import percentile
 from harness.clients import cached_toolkit_client_context as cached_client_context
-from harness.processes import cpu_seconds
+from harness.processes import cpu_seconds, tree_cpu_seconds
 
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 HANDSHAKES = re.compile(rb"^mtls_handshakes_total (\S+)$", re.MULTILINE)
@@ -149,12 +149,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     pids = [int(pid) for pid in args.pid]
     handshakes_before = await count_handshakes(args.handshakes_of, ops)
     server_before = [cpu_seconds(pid) for pid in pids]
+    database_before = sum(tree_cpu_seconds(int(pid)) for pid in args.database_pid)
     own_before, started = os.times(), time.perf_counter()
     window.measuring = True
     await asyncio.sleep(args.duration)
     window.measuring = False
     elapsed, own_after = time.perf_counter() - started, os.times()
     server_after = [cpu_seconds(pid) for pid in pids]
+    database_after = sum(tree_cpu_seconds(int(pid)) for pid in args.database_pid)
     handshakes_after = await count_handshakes(args.handshakes_of, ops)
     window.stopping = True
     await asyncio.wait_for(asyncio.gather(*closed), timeout=10)
@@ -171,6 +173,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_s": [
             after - before for before, after in zip(server_before, server_after, strict=False)
         ],
+        "database_cpu_s": database_after - database_before,
         # minus the reading's own connection (see handshakes_so_far)
         "handshakes": [
             a - b - 1 for b, a in zip(handshakes_before, handshakes_after, strict=False)
@@ -190,6 +193,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--pid", action="append", default=[], help="server PID to measure")
+    parser.add_argument(
+        "--database-pid",
+        action="append",
+        default=[],
+        help="PostgreSQL postmaster PID: its CPU and its backends' is measured apart",
+    )
     parser.add_argument(
         "--handshakes-of",
         type=int,

@@ -45,6 +45,17 @@ METHOD = """## How it is measured
   database when the window closes. Handshakes are read from both servers'
   `mtls_handshakes_total` (as ops, on a new connection, which is subtracted)
   when the window opens and closes.
+- The same chain on PostgreSQL 15 (Debian's package, one cluster per pair,
+  `harness.postgres`, the settings of `deploy/postgres/`): the services log
+  in by certificate over TLS 1.3, and PostgreSQL's own CPU (postmaster and
+  backends, from /proc) is its own column. A second cluster has one more
+  pg_hba line, `hostnossl ... trust` on 127.0.0.1, and its pair is started by
+  `bench.serve plain-database`, which hands asyncpg `ssl=False`: the same chain
+  with the database hop in plain TCP, to show what TLS costs there (bench
+  only; the services cannot be configured that way). PostgreSQL costs more CPU
+  per order than SQLite in the process: every statement is a round trip to
+  another process (the protocol, a backend's parse and plan, its WAL flush at
+  commit) where SQLite is a library call in the same thread.
 """
 
 TRIED = """## What was tried, and what it gave

@@ -14,6 +14,8 @@ MODE_NAMES = {
     "plain-coalesced": "plain HTTP, writes coalesced",
     "tls": "TLS (server only)",
     "mtls": "mTLS",
+    "mtls+postgres": "mTLS, on PostgreSQL (TLS 1.3, certificate login)",
+    "mtls+postgres-plain-tcp": "mTLS, on PostgreSQL in plain TCP (bench only)",
 }
 
 
@@ -33,6 +35,10 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
 
 
+def _unrated(mode: str) -> str:
+    return "100%" if mode == "plain" else "-"
+
+
 def _load_rows(figures: dict[str, LoadFigures], ratio: dict[str, Summary]) -> list[list[str]]:
     rows = []
     for mode, f in figures.items():
@@ -40,7 +46,7 @@ def _load_rows(figures: dict[str, LoadFigures], ratio: dict[str, Summary]) -> li
             [
                 MODE_NAMES[mode],
                 f.rps.show(),
-                ratio[mode].show("{:.1%}") if mode in ratio else "100%",
+                ratio[mode].show("{:.1%}") if mode in ratio else _unrated(mode),
                 f.p50_ms.show("{:.2f}"),
                 f.p99_ms.show("{:.2f}"),
                 f.server_us_per_request.show(),
@@ -83,14 +89,46 @@ def bottleneck(figures: dict[str, LoadFigures]) -> str:
 
 def chain_table(results: Results) -> list[str]:
     rows = _load_rows(results.chain, {"mtls": results.chain_ratio})
-    header = [*LOAD_HEADER, "handshakes in windows", "events not yet delivered at the end"]
+    header = [*LOAD_HEADER, "PostgreSQL CPU µs/req", "handshakes in windows",
+              "events not yet delivered at the end"]  # fmt: skip
     for row, mode in zip(rows, results.chain, strict=True):
-        steady = results.chain[mode].handshakes
-        row.append(" + ".join(map(str, steady)) if mode == "mtls" else "n/a (no TLS)")
-        row.append(", ".join(map(str, results.chain[mode].events_pending)))
+        figures = results.chain[mode]
+        database = figures.database_us_per_request
+        row.append(database.show() if database else "n/a (SQLite, in the services)")
+        row.append(" + ".join(map(str, figures.handshakes)) if mode != "plain" else "n/a (no TLS)")
+        row.append(", ".join(map(str, figures.events_pending)))
     header[5] = "orders+payments CPU µs/req"
     header[6] = "orders+payments cores"
     return _table(header, rows)
+
+
+def database_costs(results: Results) -> list[str]:
+    """What PostgreSQL costs beside SQLite, and what TLS costs on the database hop."""
+    chain = results.chain
+    if "mtls+postgres" not in chain:
+        return []
+    sqlite, postgres = chain["mtls"], chain["mtls+postgres"]
+    plain_tcp = chain.get("mtls+postgres-plain-tcp")
+
+    def total(f: LoadFigures) -> float:
+        database = f.database_us_per_request.median if f.database_us_per_request else 0.0
+        return f.server_us_per_request.median + database
+
+    lines = [
+        f"- PostgreSQL against SQLite: {postgres.rps.median / sqlite.rps.median:.0%} of the "
+        f"orders/s; the services' CPU per order {postgres.server_us_per_request.median:.0f} µs "
+        f"against {sqlite.server_us_per_request.median:.0f} µs, and with PostgreSQL's own "
+        f"{total(postgres):.0f} µs in all.",
+    ]
+    if plain_tcp is not None:
+        lines.append(
+            f"- TLS on the database hop: {total(postgres):.0f} µs per order in all (services "
+            f"and PostgreSQL) with TLS 1.3, {total(plain_tcp):.0f} µs in plain TCP "
+            f"({total(postgres) / max(1.0, total(plain_tcp)):.2f}x); req/s "
+            f"{postgres.rps.median:.0f} against {plain_tcp.rps.median:.0f}. The connections "
+            "are pooled, so TLS costs its record layer, not handshakes."
+        )
+    return lines
 
 
 def handshake_table(results: Results) -> list[str]:
@@ -193,6 +231,8 @@ def text(results: Results, facts: dict[str, str], profile: str, plot: str | None
         bottleneck(results.chain)
         + " The services' own clients (orders -> payments, payments -> orders) are inside "
         "their CPU figures.",
+        "",
+        *database_costs(results),
         "",
         "## Building one client SSLContext",
         "",

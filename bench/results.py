@@ -25,6 +25,7 @@ class LoadFigures:
     handshakes: list[int] = field(default_factory=list)
     requests: int = 0
     events_pending: list[int] = field(default_factory=list)
+    database_us_per_request: Summary | None = None  # PostgreSQL's own CPU, when under it
 
     @property
     def client_bound(self) -> bool:
@@ -45,6 +46,11 @@ def load_figures(runs: list[dict[str, Any]]) -> LoadFigures:
         handshakes=[sum(r.get("handshakes", [])) for r in runs],
         requests=sum(r["requests"] for r in runs),
         events_pending=[r["events_pending"] for r in runs if "events_pending" in r],
+        database_us_per_request=summarize(
+            [1e6 * r["database_cpu_s"] / max(1, r["requests"]) for r in runs]
+        )
+        if any(r.get("database_cpu_s") for r in runs)
+        else None,
     )
 
 

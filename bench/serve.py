@@ -2,6 +2,7 @@
 
     python -m bench.serve ping --mode plain|tls|mtls --port P     (MTLS_* as for orders)
     python -m bench.serve chain-plain orders|payments             (MTLS_*, ORDERS_*, PAYMENTS_*)
+    python -m bench.serve plain-database orders|payments          (as python -m orders|payments)
 
 The services and the toolkit have no insecure switch, and this module adds
 none to them: it lives in bench/ and wires the toolkit's own pieces
@@ -17,9 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import runpy
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from fastapi import Depends, FastAPI
@@ -158,6 +160,19 @@ def run_chain_plain(service: str) -> None:
     serve_like_the_toolkit(app, port, PlainProtocol)
 
 
+def run_plain_database(service: str) -> None:
+    """`python -m <service>` itself, but its PostgreSQL connections in plain TCP: what TLS on
+    the database hop costs. Bench only: the product has no switch for it (servicekit.database
+    always hands asyncpg the toolkit's client context), and the bench's cluster has a
+    `hostnossl ... trust` line for it (harness.postgres, plain_tcp_for_bench)."""
+    import servicekit.database as database
+
+    with_tls = database._postgresql_engine
+    without_tls = cast(database.TLSProvider, lambda: False)  # asyncpg's ssl=False: plain TCP
+    database._postgresql_engine = lambda url, tls: with_tls(url, without_tls)
+    runpy.run_module(service, run_name="__main__", alter_sys=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -166,11 +181,15 @@ def main() -> None:
     ping.add_argument("--port", type=int, required=True)
     chain = commands.add_parser("chain-plain")
     chain.add_argument("service", choices=("orders", "payments"))
+    plain_database = commands.add_parser("plain-database")
+    plain_database.add_argument("service", choices=("orders", "payments"))
     args = parser.parse_args()
     if args.command == "ping":
         run_ping(args.mode, args.port)
-    else:
+    elif args.command == "chain-plain":
         run_chain_plain(args.service)
+    else:
+        run_plain_database(args.service)
 
 
 if __name__ == "__main__":

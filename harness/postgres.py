@@ -3,8 +3,10 @@
 Its server certificate comes from the project's PKI (`postgres`, for localhost
 and 127.0.0.1), its trust anchor and CRL are the PKI's. Over TCP it accepts
 TLS 1.3 and client certificates only (`hostssl ... cert`: the role is the
-certificate's CN); nothing has a password. The set-up itself goes through the
-Unix socket as the `postgres` superuser (`local ... peer`), which no service uses.
+certificate's CN); nothing has a password. The set-up, and the tests' own reads,
+go through the Unix socket as the `postgres` superuser (`local ... peer`, the OS
+user running the tests mapped to it), which no service uses. Its settings, pg_hba.conf
+and roles are deploy/postgres/'s, the files compose runs; only the places differ.
 
 initdb refuses to run as root, so as root every server command runs as the
 `postgres` user (`runuser`), in a folder that user owns.
@@ -12,6 +14,9 @@ initdb refuses to run as root, so as root every server command runs as the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import getpass
 import os
 import pwd
 import shutil
@@ -20,12 +25,16 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 from devpki import DevPKI
 
 from harness.ports import free_port
+from harness.processes import children_of, tree_cpu_seconds
 
 PG_BIN = Path(os.environ.get("MTLS_PG_BIN", "/usr/lib/postgresql/15/bin"))
+CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "postgres"  # as compose runs it
 SERVICES = ("orders", "payments")
 
 
@@ -36,13 +45,13 @@ def _as_server_user(argv: list[str]) -> list[str]:
 class PostgreSQL:
     """One cluster on 127.0.0.1:port; `url(service)` is how that service reaches its database."""
 
-    def __init__(self, pki: DevPKI) -> None:
+    def __init__(self, pki: DevPKI, *, plain_tcp_for_bench: bool = False) -> None:
         if not (PG_BIN / "initdb").exists():
             raise RuntimeError(
                 f"no PostgreSQL in {PG_BIN}: install Debian's postgresql-15 "
                 "(scripts/ci/tools.sh does) or set MTLS_PG_BIN"
             )
-        self.pki, self.port = pki, free_port()
+        self.pki, self.port, self.plain_tcp_for_bench = pki, free_port(), plain_tcp_for_bench
         self.root = Path(tempfile.mkdtemp(prefix="mtls-pg-"))
         self.data, self.socket_dir = self.root / "data", self.root / "sock"
         self.socket_dir.mkdir()
@@ -62,60 +71,91 @@ class PostgreSQL:
         """The server's certificate, key (0600, owned by the server's user), CA and CRL."""
         tls = self.root / "tls"
         tls.mkdir()
-        leaf = self.pki.issue("postgres", dns=("postgres", "localhost"), ips=("127.0.0.1",))
+        if self.pki.exists("postgres"):  # devpki make-default issued it
+            leaf = self.pki.leaf("postgres")
+        else:
+            leaf = self.pki.issue("postgres", dns=("postgres", "localhost"), ips=("127.0.0.1",))
         shutil.copy(leaf.chain_path, tls / "server.crt")
         shutil.copy(leaf.key_path, tls / "server.key")
         (tls / "server.key").chmod(0o600)
         shutil.copy(self.pki.ca_cert_path, tls / "ca.crt")
-        shutil.copy(self.pki.crl_path, tls / "crl.pem")
+        shutil.copy(self.pki.chain_crl_path, tls / "crl.pem")
 
     def _configure(self) -> None:
+        """deploy/postgres/postgresql.conf (as compose runs it), with only its places changed."""
         tls = self.root / "tls"
-        settings = {
+        places = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
             "unix_socket_directories": f"'{self.socket_dir}'",
-            "ssl": "on",
             "ssl_cert_file": f"'{tls / 'server.crt'}'",
             "ssl_key_file": f"'{tls / 'server.key'}'",
             "ssl_ca_file": f"'{tls / 'ca.crt'}'",
             "ssl_crl_file": f"'{tls / 'crl.pem'}'",
-            "ssl_min_protocol_version": "'TLSv1.3'",
-            "synchronous_commit": "on",
-            "fsync": "on",
-            "max_connections": "50",
-            "shared_buffers": "32MB",
-            "log_connections": "on",
+            "hba_file": f"'{self._hba_file()}'",
+            "ident_file": f"'{self.root / 'pg_ident.conf'}'",
         }
         with (self.data / "postgresql.conf").open("a") as conf:
-            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
-        (self.data / "pg_hba.conf").write_text(
-            "# TYPE   DATABASE  USER      ADDRESS        METHOD\n"
-            "local    all       postgres                 peer\n"
-            "hostssl  all       all       127.0.0.1/32   cert\n"
-        )
+            conf.write(f"include '{CONFIG / 'postgresql.conf'}'\n")
+            conf.writelines(f"{name} = {value}\n" for name, value in places.items())
+        # The OS user running the tests may be the superuser over the socket, as postgres is.
+        ident = (CONFIG / "pg_ident.conf").read_text()
+        (self.root / "pg_ident.conf").write_text(ident + f"admin  {getpass.getuser()}  postgres\n")
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.root / "pg_ident.conf", user.pw_uid, user.pw_gid)
+
+    def _hba_file(self) -> Path:
+        """deploy/postgres/pg_hba.conf; for the bench's plain-TCP variant, one line more."""
+        if not self.plain_tcp_for_bench:
+            return CONFIG / "pg_hba.conf"
+        hba = self.root / "pg_hba.conf"
+        plain = "hostnossl  all  all  127.0.0.1/32  trust  # bench only: TLS's cost on this hop\n"
+        hba.write_text((CONFIG / "pg_hba.conf").read_text() + plain)
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(hba, user.pw_uid, user.pw_gid)
+        return hba
+
+    def cpu_seconds(self) -> float:
+        """CPU used so far by the server: the postmaster and every backend."""
+        return tree_cpu_seconds(self.postmaster_pid())
 
     def _create_roles(self) -> None:
-        statements = ["REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;"]
+        self._run([*self._psql("postgres"), "-f", str(CONFIG / "roles.sql")])
+
+    def reset(self) -> None:
+        """Empty databases for every service again (a new pair of services starts clean)."""
         for service in SERVICES:
-            statements += [
-                f"CREATE ROLE {service} LOGIN;",
-                f"CREATE DATABASE {service} OWNER {service};",
-                f"REVOKE ALL ON DATABASE {service} FROM PUBLIC;",
-            ]
-        for statement in statements:
-            self.psql(statement)
+            self.psql(f"DROP DATABASE IF EXISTS {service} WITH (FORCE);")
+            self.psql(f"CREATE DATABASE {service} OWNER {service};")
+            self.psql(f"REVOKE ALL ON DATABASE {service} FROM PUBLIC;")
 
     # ------------------------------------------------------------ use
+    def query(self, database: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """Read a database as the superuser over the socket (the tests' view, not a service's)."""
+
+        async def run() -> list[asyncpg.Record]:
+            connection = await asyncpg.connect(
+                host=str(self.socket_dir), port=self.port, user="postgres", database=database
+            )
+            try:
+                return list(await connection.fetch(sql, *args))
+            finally:
+                await connection.close()
+
+        return asyncio.run(run())
+
     def url(self, service: str) -> str:
         return f"postgresql://{service}@localhost:{self.port}/{service}"
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL as the superuser over the Unix socket; its output."""
-        argv = [str(PG_BIN / "psql"), "-h", str(self.socket_dir), "-p", str(self.port),
-                "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1",
-                "-XAtqc", sql]  # fmt: skip
-        return self._run(argv).stdout
+        return self._run([*self._psql(database), "-c", sql]).stdout
+
+    def _psql(self, database: str) -> list[str]:
+        return [str(PG_BIN / "psql"), "-h", str(self.socket_dir), "-p", str(self.port),
+                "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-XAtq"]  # fmt: skip
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -133,21 +173,32 @@ class PostgreSQL:
         self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
 
     def kill(self) -> None:
-        """SIGKILL the postmaster (and so every backend): a crash, not a shutdown."""
-        pid = int((self.data / "postmaster.pid").read_text().split()[0])
-        os.kill(pid, signal.SIGKILL)
+        """SIGKILL the postmaster and every backend at once: a crash, not a shutdown.
+
+        Killing the postmaster alone leaves its backends serving until they notice, and a
+        new postmaster refuses to start beside their shared memory.
+        """
+        postmaster = self.postmaster_pid()
+        pids = [postmaster, *children_of(postmaster)]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
             time.sleep(0.05)
+        # The dead postmaster may linger as a zombie (nothing here reaps it), and PostgreSQL
+        # takes a zombie's PID in its lock files for a running server: they go.
+        (self.data / "postmaster.pid").unlink(missing_ok=True)
+        for lock in self.socket_dir.glob(".s.PGSQL.*.lock"):
+            lock.unlink()
+
+    def postmaster_pid(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
 
     def publish_crl(self) -> None:
         """The PKI's current CRL to the server, then `SELECT pg_reload_conf()` (no restart)."""
         target = self.root / "tls" / "crl.pem"
-        shutil.copy(self.pki.crl_path, target)
+        shutil.copy(self.pki.chain_crl_path, target)
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")
             os.chown(target, user.pw_uid, user.pw_gid)
@@ -169,3 +220,30 @@ class PostgreSQL:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError):
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is gone
+    return False
+
+
+_CLUSTERS: dict[Path, PostgreSQL] = {}
+
+
+def cluster_for(pki_dir: Path) -> PostgreSQL:
+    """One cluster per PKI for a whole test session (it trusts that PKI's CA and CRL)."""
+    key = pki_dir.resolve()
+    if key not in _CLUSTERS:
+        _CLUSTERS[key] = PostgreSQL(DevPKI(key))
+    return _CLUSTERS[key]
+
+
+def close_clusters() -> None:
+    while _CLUSTERS:
+        _CLUSTERS.popitem()[1].close()

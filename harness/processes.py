@@ -7,6 +7,7 @@ reader thread competes with the server for the machine's two cores.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -72,8 +73,33 @@ def run_module(
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds used so far by process `pid` (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def children_of(parent: int) -> list[int]:
+    """The PIDs whose parent is `parent` (from /proc: by PID, never by name)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(_stat(int(stat.parent.name))[1]) == parent:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid`, its live children and the children it reaped (a PostgreSQL
+    postmaster and its backends)."""
+    fields = _stat(pid)
+    total = sum(int(fields[index]) for index in (11, 12, 13, 14)) / CLOCK_TICKS
+    for child in children_of(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(child)
+    return total
 
 
 def stop_process(proc: subprocess.Popen[Any]) -> None:

@@ -15,6 +15,6 @@ endif
 
 # Two commits side by side in one run: the kept-alive mTLS server CPU per request of each.
 .PHONY: bench-compare
-bench-compare: $(STAMP) ## Server CPU per request of two commits, alternated: make bench-compare BEFORE=rev [AFTER=HEAD]
+bench-compare: $(STAMP) ## Server CPU per request of two commits, alternated: make bench-compare BEFORE=rev [AFTER=HEAD] [CHAIN=1]
 	@test -n "$(BEFORE)" || { echo "usage: make bench-compare BEFORE=<rev> [AFTER=<rev>]" >&2; exit 2; }
-	$(PY) -m bench.compare $(BEFORE) $(or $(AFTER),HEAD)
+	$(PY) -m bench.compare $(BEFORE) $(or $(AFTER),HEAD) $(if $(CHAIN),--chain)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -11,13 +12,42 @@ from devpki import DevPKI, Leaf
 from devpki.authority import load as load_authority
 from devpki.builders.leaf import CLIENT_ONLY, LeafSpec
 from devpki.leaf_files import make_leaf, write_leaf
-from service_pair import ServicePair
+from service_pair import DATABASES, DatabaseKind, ServicePair
 
 from harness.ports import free_port
+from harness.postgres import close_clusters
 from harness.processes import TESTS, ServerProcess, tls_env
 
 if str(TESTS / "apps") not in sys.path:
     sys.path.insert(0, str(TESTS / "apps"))  # in-process tests import echo_app too
+
+
+# The suites that run on both databases; every other test keeps SQLite. MTLS_TEST_DATABASES
+# (e.g. "sqlite") narrows them, for a fast run on a machine without PostgreSQL.
+BOTH_DATABASES = ("services/", "security/test_security_matrix.py")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database" not in metafunc.fixturenames:
+        return
+    where = metafunc.definition.path.relative_to(TESTS).as_posix()
+    if where.startswith(BOTH_DATABASES):
+        chosen = os.environ.get("MTLS_TEST_DATABASES", ",".join(DATABASES)).split(",")
+        kinds = [kind for kind in DATABASES if kind in chosen]
+        metafunc.parametrize("database", kinds, scope="module")
+
+
+@pytest.fixture(scope="module")
+def database() -> DatabaseKind:
+    """Where the services keep their data: SQLite, unless the suite runs on both."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_clusters() -> Iterator[None]:
+    """The PostgreSQL clusters that pairs started (one per PKI) stop with the session."""
+    yield
+    close_clusters()
 
 
 @pytest.fixture(scope="session")
@@ -45,21 +75,24 @@ def new_pki(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., DevPKI]:
 
 
 @pytest.fixture(scope="module")
-def pair(default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePair]:
+def pair(
+    default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory, database: DatabaseKind
+) -> Iterator[ServicePair]:
     """orders and payments on the default PKI, one pair per test module (a module that needs
     other settings defines its own `pair`)."""
-    with ServicePair.start(default_pki.directory, tmp_path_factory.mktemp("services")) as services:
+    data = tmp_path_factory.mktemp("services")
+    with ServicePair.start(default_pki.directory, data, database=database) as services:
         yield services
 
 
 @pytest.fixture
 def own_pki_services(
-    new_pki: Callable[..., DevPKI], tmp_path: Path
+    new_pki: Callable[..., DevPKI], tmp_path: Path, database: DatabaseKind
 ) -> Iterator[tuple[DevPKI, ServicePair]]:
     """orders and payments running on a fresh PKI of their own, which the test may revoke
     in or renew from (the session's default PKI is never changed)."""
     pki = new_pki()
-    with ServicePair.start(pki.directory, tmp_path) as pair:
+    with ServicePair.start(pki.directory, tmp_path, database=database) as pair:
         yield pki, pair
 
 

@@ -3,9 +3,10 @@
     with ServicePair.start(pki_dir, tmp_path) as pair:
         pair.client("storefront").post(pair.orders.url + "/orders", json=...)
 
-Each pair gets free ports, its own databases under `data_dir`, CRL checking
-(when the PKI has a crl.pem) and a fast outbox/retry cadence so tests run in
-seconds.
+Each pair gets free ports, its own databases (SQLite files under `data_dir`,
+or, with `database="postgresql"`, fresh databases in the PKI's PostgreSQL
+cluster, logged into by certificate), CRL checking (when the PKI has a
+crl.pem) and a fast outbox/retry cadence so tests run in seconds.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from harness.clients import https
 from harness.ports import free_port
+from harness.postgres import PostgreSQL, cluster_for
 from harness.processes import ServerProcess, tls_env
 
 ORDER = {"items": [{"sku": "book", "quantity": 1}], "amount_minor": 1999, "currency": "EUR"}
+DatabaseKind = Literal["sqlite", "postgresql"]
+DATABASES: tuple[DatabaseKind, ...] = ("sqlite", "postgresql")
 
 
 @dataclass
@@ -38,6 +42,7 @@ class ServicePair:
     payments_env: dict[str, str] = field(default_factory=dict)
     orders: ServerProcess | None = None
     payments: ServerProcess | None = None
+    postgres: PostgreSQL | None = None
 
     @classmethod
     @contextmanager
@@ -48,12 +53,16 @@ class ServicePair:
         *,
         orders_env: Mapping[str, str] | None = None,
         payments_env: Mapping[str, str] | None = None,
+        database: DatabaseKind = "sqlite",
         **env: str,
     ) -> Iterator[ServicePair]:
         """Start both (side by side: neither calls the other at start-up); `env` applies to
         both (e.g. MTLS_MIN_TLS_VERSION), `orders_env`/`payments_env` to one (e.g. a
         certificate from another CA)."""
         pair = cls(pki_dir, data_dir, free_port(), free_port())
+        if database == "postgresql":
+            pair.postgres = cluster_for(pki_dir)
+            pair.postgres.reset()
         pair.orders_env = pair._env("orders", {**env, **(orders_env or {})})
         pair.payments_env = pair._env("payments", {**env, **(payments_env or {})})
         try:
@@ -82,6 +91,9 @@ class ServicePair:
                 "PAYMENTS_OUTBOX_MAX_BACKOFF": "1.0",
             }
         )
+        if self.postgres is not None:
+            env["ORDERS_DATABASE_URL"] = self.postgres.url("orders")
+            env["PAYMENTS_DATABASE_URL"] = self.postgres.url("payments")
         env.update(extra)
         return env
 
@@ -123,8 +135,13 @@ class ServicePair:
                     return order
                 time.sleep(0.1)
 
-    def query(self, service: str, sql: str, *args: Any) -> list[sqlite3.Row]:
-        """Read a service's database directly (WAL: safe beside the running service)."""
+    def query(self, service: str, sql: str, *args: Any) -> list[Any]:
+        """Read a service's database directly (`?` placeholders, rows by name or index);
+        SQLite in WAL mode is safe to read beside the running service."""
+        if self.postgres is not None:
+            numbered = sql.split("?")
+            sql = numbered[0] + "".join(f"${n}{rest}" for n, rest in enumerate(numbered[1:], 1))
+            return self.postgres.query(service, sql, *args)
         with closing(sqlite3.connect(self.data_dir / f"{service}.db")) as db:
             db.row_factory = sqlite3.Row
             return list(db.execute(sql, args))
@@ -135,17 +152,17 @@ class ServicePair:
         with self.client("storefront") as client:
             return client.post(f"{self.orders_url}/orders", json=body, headers=headers)
 
-    def payments_of(self, order_id: str) -> list[sqlite3.Row]:
+    def payments_of(self, order_id: str) -> list[Any]:
         """Every payment row payments holds for an order (reconciliation: at most one)."""
         return self.query("payments", "SELECT * FROM payments WHERE order_id = ?", order_id)
 
-    def outbox_of(self, order_id: str) -> list[sqlite3.Row]:
+    def outbox_of(self, order_id: str) -> list[Any]:
         """payments' outbox rows (settled/refunded events) for an order, oldest first."""
         return self.query(
             "payments", "SELECT * FROM outbox WHERE order_id = ? ORDER BY seq", order_id
         )
 
-    def events_of(self, order_id: str) -> list[sqlite3.Row]:
+    def events_of(self, order_id: str) -> list[Any]:
         """The payment events orders has recorded for an order."""
         sql = "SELECT * FROM payment_events WHERE order_id = ? ORDER BY received_at"
         return self.query("orders", sql, order_id)

@@ -46,6 +46,16 @@ TOOL_VARIABLES = (
         "86400",
         "Compose: seconds between the renewer's checks (`devpki renewer --interval`).",
     ),
+    (
+        "POSTGRES_HOST_PORT",
+        "5432",
+        "Compose: PostgreSQL's port on 127.0.0.1 (for psql with a service's certificate).",
+    ),
+    (
+        "MTLS_TEST_DATABASES",
+        "sqlite,postgresql",
+        "Tests: the databases the database suites run on (`sqlite` alone needs no PostgreSQL).",
+    ),
 )
 
 

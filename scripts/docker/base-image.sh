@@ -2,7 +2,9 @@
 # Build a local Python base image with debootstrap, for machines that cannot
 # pull from a registry. Debian bookworm's python3 is 3.11, like python:3.11-slim.
 #
-#   scripts/docker/base-image.sh [IMAGE]    default mtls-local/python:3.11-bookworm
+#   scripts/docker/base-image.sh [IMAGE [PACKAGE...]]
+#       IMAGE default mtls-local/python:3.11-bookworm; PACKAGEs are Debian packages
+#       to include besides python3 (postgres-image.sh passes postgresql-15)
 #
 # Skipped when the image already exists (the daemon's store is the cache).
 # Needs root (debootstrap) and a reachable Debian mirror (the one in /etc/apt).
@@ -10,6 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 IMAGE=${1:-${MTLS_LOCAL_BASE_IMAGE:-mtls-local/python:3.11-bookworm}}
+EXTRA=("${@:2}")
+include=python3,python3-venv,python3-pip,ca-certificates
+for package in "${EXTRA[@]}"; do include+=",$package"; done
 SUITE=${DEBIAN_SUITE:-bookworm}
 say() { echo "base-image: $*" >&2; }
 
@@ -33,7 +38,7 @@ work=$(mktemp -d /var/tmp/mtls-rootfs.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 say "debootstrap $SUITE from $mirror (about 80 s)"
 debootstrap --variant=minbase \
-    --include=python3,python3-venv,python3-pip,ca-certificates \
+    --include="$include" \
     "$SUITE" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
     tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 # Slim it: no apt lists, docs or caches in the image.
@@ -45,5 +50,5 @@ tar -C "$work/rootfs" -c . | docker import \
     -c 'ENV LANG=C.UTF-8' \
     -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     -c 'CMD ["python3"]' \
-    -m "debootstrap --variant=minbase $SUITE + python3" - "$IMAGE" >/dev/null
+    -m "debootstrap --variant=minbase $SUITE + $include" - "$IMAGE" >/dev/null
 say "built $IMAGE ($(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%d MB", $1/1e6}'))"

@@ -9,7 +9,9 @@
 # Checks: build+healthy, the demo flow, calls by service name, no certificate
 # and a foreign CA refused, payments' policy, the in-network demo, renewal and
 # revocation while up, the inventory, the renewer, Prometheus scraping over
-# mTLS and its expiry alert firing, down leaves nothing.
+# mTLS and its expiry alert firing, PostgreSQL holding the order (psql with the
+# orders certificate) and refusing a login without TLS or with the storefront's
+# certificate, down leaves nothing.
 #
 #   MTLS_E2E_KEEP=1   leave the stack running for a look (then: make e2e-down MTLS_E2E_PROJECT=...)
 #   MTLS_E2E_PROJECT  compose project name (default mtls-e2e-<pid>: runs never share one)
@@ -23,7 +25,7 @@ done
 
 export COMPOSE_PROJECT_NAME=${MTLS_E2E_PROJECT:-mtls-e2e-$$}
 export MTLS_IMAGE=${MTLS_E2E_IMAGE:-mtls-services:e2e}
-export ORDERS_HOST_PORT=0 PAYMENTS_HOST_PORT=0 PROMETHEUS_HOST_PORT=0
+export ORDERS_HOST_PORT=0 PAYMENTS_HOST_PORT=0 PROMETHEUS_HOST_PORT=0 POSTGRES_HOST_PORT=0
 export COMPOSE_PROFILES=monitoring  # Prometheus too (make monitoring)
 export MTLS_RENEW_INTERVAL=1  # the renewer checks every second here (daily by default)
 work=$(mktemp -d "${TMPDIR:-/tmp}/mtls-e2e.XXXXXX")
@@ -115,6 +117,42 @@ quietly() {  # quietly COMMAND...: its output only when it fails
 
 in_pki_container() {  # devpki in the image as the services' uid, like make docker-renew
     quietly compose run --rm --no-deps pki python -m devpki "$@"
+}
+
+psql_as() {  # psql_as NAME CONNINFO SQL: psql in a one-off postgres container, NAME's files
+    local name=$1 conninfo=$2 sql=$3 mount=()
+    [ "$name" = none ] || mount=(-v "$PKI/$name:/run/mtls/client:ro")
+    local out status=0
+    out=$(compose run --rm --no-deps -T "${mount[@]}" --entrypoint /usr/lib/postgresql/15/bin/psql \
+        postgres "host=postgres port=5432 connect_timeout=10 $conninfo" -XAtqc "$sql" 2>&1) ||
+        status=$?
+    grep -v '^Creating .*_run' <<<"$out" || true  # compose v1 says so on stderr
+    return "$status"
+}
+
+with_cert() {  # the conninfo of a verify-full TLS login with /run/mtls/client's certificate
+    echo "sslmode=verify-full sslrootcert=/run/mtls/trust/ca.crt" \
+        "sslcert=/run/mtls/client/chain.pem sslkey=/run/mtls/client/key.pem"
+}
+
+database_holds_the_settled_order() {
+    local out
+    out=$(psql_as orders "dbname=orders user=orders $(with_cert)" \
+        "SELECT status FROM orders WHERE id = '$ORDER_ID'") || { say "$out"; return 1; }
+    say "psql as orders (certificate, verify-full): order $ORDER_ID is $out"
+    [ "$out" = settled ]
+}
+
+database_refuses_passwords_and_the_storefront() {
+    local plain storefront claimed
+    plain=$(psql_as none "dbname=orders user=orders sslmode=disable" "SELECT 1") && return 1
+    storefront=$(psql_as storefront "dbname=orders user=storefront $(with_cert)" "SELECT 1") && return 1
+    claimed=$(psql_as storefront "dbname=orders user=orders $(with_cert)" "SELECT 1") && return 1
+    say "no TLS: ${plain##*FATAL:  }"
+    say "storefront: ${storefront##*FATAL:  }; as orders: ${claimed##*FATAL:  }"
+    grep -q 'no pg_hba.conf entry.*no encryption' <<<"$plain" &&
+    grep -q 'role "storefront" does not exist' <<<"$storefront" &&
+    grep -q 'certificate authentication failed for user "orders"' <<<"$claimed"
 }
 
 # ---------------------------------------------------------------- the checks
@@ -286,10 +324,14 @@ down_removes_everything() {
 
 # ---------------------------------------------------------------- run
 say "project $COMPOSE_PROJECT_NAME, image $MTLS_IMAGE (base $BASE_IMAGE), DOCKER_HOST=$DOCKER_HOST"
-check "images build, PKI made by the pki step, orders, payments and the renewer healthy, Prometheus ready" \
+check "images build, PKI made by the pki step, PostgreSQL, orders, payments and the renewer healthy, Prometheus ready" \
     build_and_up
 [ "$failed" -eq 0 ] || exit 1
 check "storefront's order is paid by payments and settled by its event" order_is_paid_then_settled
+check "PostgreSQL holds it: psql with the orders certificate reads it settled" \
+    database_holds_the_settled_order
+check "PostgreSQL refuses a login without TLS (no password line) and the storefront's certificate" \
+    database_refuses_passwords_and_the_storefront
 check "orders and payments called each other by service name over mTLS" \
     services_called_each_other_by_name
 check "a client without a certificate is refused" refused none certificate_required
@@ -299,6 +341,8 @@ check "make docker-demo plays the demo inside the compose network" demo_runs_ins
 check "a renewed orders certificate is served without a restart" renewal_is_served_without_restart
 check "a revoked storefront is refused without a restart, its CRL on /health" \
     revoked_storefront_is_refused_without_restart
+check "PostgreSQL reloaded the new CRL by itself, without a restart" \
+    eventually log_has postgres "new TLS material (certificate, CA or CRL): reloaded"
 check "make inventory lists both leaves, the shared CA and the CRL over mTLS" \
     inventory_lists_every_certificate
 check "the renewer renews a leaf inside its window; orders serves it, no restart" \

@@ -7,6 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 if [ "$MTLS_LOCAL_BASE" = 1 ]; then
     scripts/docker/base-image.sh "$BASE_IMAGE"
+    scripts/docker/postgres-image.sh
     scripts/docker/wheelhouse.sh "$WHEELHOUSE"
     network=(--network none)
 else

@@ -4,7 +4,7 @@
 #   MTLS_UID/GID     the uid:gid every container runs as (see docker-compose.yml)
 #   MTLS_LOCAL_BASE  1: build on the debootstrap base with the wheelhouse, offline
 #   BASE_IMAGE, WHEELHOUSE, MTLS_IMAGE, COMPOSE_PROJECT_NAME, MTLS_CERTS_DIR,
-#   PROMETHEUS_IMAGE (offline only; compose defaults to prom/prometheus)
+#   PROMETHEUS_IMAGE, POSTGRES_IMAGE (offline only; compose defaults to the official ones)
 # shellcheck shell=bash
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -55,6 +55,8 @@ if [ "$MTLS_LOCAL_BASE" = 1 ]; then
     export BASE_IMAGE=${BASE_IMAGE:-$LOCAL_BASE} WHEELHOUSE=${WHEELHOUSE:-.cache/wheels}
     # compose's `monitoring` profile: Debian's Prometheus, built by scripts/monitoring/image.sh
     export PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE:-mtls-local/prometheus:debian}
+    # compose's postgres: Debian's postgresql-15, built by scripts/docker/postgres-image.sh
+    export POSTGRES_IMAGE=${POSTGRES_IMAGE:-mtls-local/postgres:15-bookworm}
 else
     export BASE_IMAGE=${BASE_IMAGE:-$OFFICIAL_BASE} WHEELHOUSE=${WHEELHOUSE:-scripts/docker/no-wheels}
 fi

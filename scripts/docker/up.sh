@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Start pki (one-shot), orders, payments and the renewer; wait until they are
+# Start pki (one-shot), PostgreSQL, orders, payments and the renewer; wait until they are
 # healthy (at most MTLS_UP_TIMEOUT seconds, default 90), then say how to call
 # them. With COMPOSE_PROFILES=monitoring (make monitoring) also Prometheus,
 # until it is ready. On failure: the state and the last log lines, and exit 1.
 # shellcheck source=scripts/docker/lib.sh
 source "$(dirname "$0")/lib.sh"
 TIMEOUT=${MTLS_UP_TIMEOUT:-90}
-SERVICES=(orders payments renewer)
+SERVICES=(postgres orders payments renewer)
 
 prepare_certs_dir
 # depends_on (service_completed_successfully) runs pki to completion first, so

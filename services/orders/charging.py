@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mtls import PeerClient, PeerUnavailable
+from servicekit.database import DatabaseUnavailable
 
 from orders.models import Order
 from orders.store import OrderStore
@@ -59,16 +60,21 @@ async def retry_pending(store: OrderStore, payments: PeerClient, interval: float
     """Retry orders whose payment is pending, every `interval` seconds, until cancelled."""
     while True:
         await asyncio.sleep(interval)
-        cutoff = datetime.now(UTC) - timedelta(seconds=interval)
-        for order_id in await store.pending_payment_ids(cutoff.isoformat(timespec="milliseconds")):
-            order = await store.get(order_id)
-            if order is None:
-                continue
-            try:
-                order = await charge(order, store, payments)
-            except (PeerUnavailable, PaymentsRefused) as exc:
-                logger.warning(
-                    "payment retry failed", extra={"order_id": order_id, "error": str(exc)}
-                )
-                break  # payments is still away; try the rest on the next pass
-            logger.info("payment retried", extra={"order_id": order_id, "status": order.status})
+        try:
+            await _retry_pass(store, payments, interval)
+        except DatabaseUnavailable as exc:
+            logger.warning("payment retry pass failed", extra={"error": str(exc)})
+
+
+async def _retry_pass(store: OrderStore, payments: PeerClient, interval: float) -> None:
+    cutoff = datetime.now(UTC) - timedelta(seconds=interval)
+    for order_id in await store.pending_payment_ids(cutoff.isoformat(timespec="milliseconds")):
+        order = await store.get(order_id)
+        if order is None:
+            continue
+        try:
+            order = await charge(order, store, payments)
+        except (PeerUnavailable, PaymentsRefused) as exc:
+            logger.warning("payment retry failed", extra={"order_id": order_id, "error": str(exc)})
+            return  # payments is still away; the rest on the next pass
+        logger.info("payment retried", extra={"order_id": order_id, "status": order.status})

@@ -8,7 +8,7 @@ from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from mtls import PeerClient, PeerUnavailable, allow, audit
-from servicekit.answers import answer_create, found
+from servicekit.answers import RETRY_AFTER_SECONDS, answer_create, found
 from servicekit.service import state_of
 
 from orders.charging import PaymentsRefused, charge
@@ -58,10 +58,14 @@ def _unavailable(exc: PeerUnavailable, order: Order) -> NoReturn:
         f"order {order.id} is saved as {order.status}; it will be retried automatically, "
         f"or POST /orders/{order.id}/retry-payment"
     )
-    raise HTTPException(503, detail=detail, headers={"Retry-After": "5"})
+    raise HTTPException(503, detail=detail, headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 
 def _refused(exc: PaymentsRefused, order: Order) -> NoReturn:
+    if exc.status == 503:  # payments is up but cannot serve (its database is down, say)
+        detail = {"error": "peer unavailable", "peer": "payments", "status": 503}
+        detail |= {"body": exc.body, "order": {"id": order.id, "status": order.status}}
+        raise HTTPException(503, detail=detail, headers={"Retry-After": RETRY_AFTER_SECONDS})
     detail = {"error": "payments refused the request", "peer": "payments", "status": exc.status}
     raise HTTPException(502, detail={**detail, "body": exc.body, "order": {"id": order.id}})
 
@@ -123,7 +127,6 @@ async def payment_event(order_id: str, event: PaymentEvent, orders: Store) -> di
     that does not fit the order's recorded payment is a 409 that changes nothing."""
     if event.order_id != order_id:
         raise HTTPException(422, detail={"error": "order_id in the body differs from the path"})
-    _found(await orders.get(order_id), order_id)
     try:
         applied, order = await orders.apply_event(event)
     except EventRefused as exc:

@@ -14,7 +14,7 @@ from typing import Any
 from servicekit.answers import Conflict
 from servicekit.database import Database, created_elsewhere
 from servicekit.values import now_iso
-from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from payments.models import Payment, PaymentRequest
@@ -52,9 +52,22 @@ _BY = {
     column: select(payments).where(payments.c[column] == bindparam("value"))
     for column in ("id", "idempotency_key", "order_id")
 }
+# One read answers both questions of a charge: this key's payment, and the order's.
+_OF_KEY_OR_ORDER = select(payments).where(
+    or_(
+        payments.c.idempotency_key == bindparam("key"),
+        payments.c.order_id == bindparam("order_id"),
+    )
+)
 _INSERT = insert(payments).returning(*payments.c)
 _SET = update(payments).where(payments.c.id == bindparam("payment_id"))
 _ENQUEUE = insert(outbox)
+# Every authorized payment old enough settles in one statement, which names them.
+_SETTLE = (
+    update(payments)
+    .where(payments.c.status == "authorized", payments.c.created_at <= bindparam("older_than"))
+    .returning(payments.c.id, payments.c.order_id)
+)
 
 
 def _one(tx: Connection, column: str, value: str) -> Payment | None:
@@ -62,7 +75,8 @@ def _one(tx: Connection, column: str, value: str) -> Payment | None:
     return _payment(row) if row else None
 
 
-def _enqueue(tx: Connection, payment_id: str, order_id: str, event_type: str) -> None:
+def _event(payment_id: str, order_id: str, event_type: str) -> dict[str, Any]:
+    """An outbox row: the event, sent to orders by the outbox loop after the commit."""
     event = {
         "event_id": f"evt_{uuid.uuid4().hex}",
         "type": event_type,
@@ -70,18 +84,16 @@ def _enqueue(tx: Connection, payment_id: str, order_id: str, event_type: str) ->
         "order_id": order_id,
         "occurred_at": now_iso(),
     }
-    tx.execute(
-        _ENQUEUE,
-        {"event_id": event["event_id"], "order_id": order_id, "payload": json.dumps(event),
-         "next_attempt_at": 0},
-    )  # fmt: skip
+    return {"event_id": event["event_id"], "order_id": order_id, "payload": json.dumps(event),
+            "next_attempt_at": 0}  # fmt: skip
 
 
 def _existing(tx: Connection, key: str, request: PaymentRequest) -> Payment | None:
     """The payment of this key (IdempotencyConflict if for another request), else None;
     OrderAlreadyHasPayment if the order has one under another key."""
-    payment = _one(tx, "idempotency_key", key)
-    if payment is not None:
+    rows = tx.execute(_OF_KEY_OR_ORDER, {"key": key, "order_id": request.order_id}).mappings()
+    found = {row["idempotency_key"] == key: _payment(row) for row in rows}
+    if (payment := found.get(True)) is not None:
         if (payment.order_id, payment.amount_minor, payment.currency) != (
             request.order_id,
             request.amount_minor,
@@ -89,8 +101,7 @@ def _existing(tx: Connection, key: str, request: PaymentRequest) -> Payment | No
         ):
             raise IdempotencyConflict(key)
         return payment
-    other = _one(tx, "order_id", request.order_id)
-    if other is not None:
+    if (other := found.get(False)) is not None:
         raise OrderAlreadyHasPayment(other)
     return None
 
@@ -123,15 +134,12 @@ def _replayed(tx: Connection, key: str, request: PaymentRequest) -> Payment:
 
 
 def _settle_due(tx: Connection, older_than_iso: str) -> int:
-    due = tx.execute(
-        select(payments.c.id, payments.c.order_id).where(
-            payments.c.status == "authorized", payments.c.created_at <= older_than_iso
-        )
+    settled = tx.execute(
+        _SETTLE, {"older_than": older_than_iso, "status": "settled", "updated_at": now_iso()}
     ).all()
-    for payment_id, order_id in due:
-        tx.execute(_SET, {"payment_id": payment_id, "status": "settled", "updated_at": now_iso()})
-        _enqueue(tx, payment_id, order_id, "payment.settled")
-    return len(due)
+    if settled:
+        tx.execute(_ENQUEUE, [_event(pid, oid, "payment.settled") for pid, oid in settled])
+    return len(settled)
 
 
 def _refund(tx: Connection, payment_id: str) -> Payment | None:
@@ -139,7 +147,7 @@ def _refund(tx: Connection, payment_id: str) -> Payment | None:
     if payment is None or payment.status in ("refunded", "declined"):
         return payment
     tx.execute(_SET, {"payment_id": payment_id, "status": "refunded", "updated_at": now_iso()})
-    _enqueue(tx, payment_id, payment.order_id, "payment.refunded")
+    tx.execute(_ENQUEUE, _event(payment_id, payment.order_id, "payment.refunded"))
     return _one(tx, "id", payment_id)
 
 

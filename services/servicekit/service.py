@@ -20,8 +20,14 @@ from mtls import PeerClient, TLSContexts, secure_app, service_app
 from pydantic import Field
 from sqlalchemy.engine import URL
 
-from servicekit.answers import Conflict, conflict_response
-from servicekit.database import Database, database_url, open_database, prepare_database
+from servicekit.answers import Conflict, conflict_response, unavailable_response
+from servicekit.database import (
+    Database,
+    DatabaseUnavailable,
+    database_url,
+    open_database,
+    prepare_database,
+)
 from servicekit.migrations import Migrations
 
 StateT = TypeVar("StateT")
@@ -63,7 +69,8 @@ Start = Callable[[FastAPI, Resources], Awaitable[None]]
 def create_service(
     name: str, summary: str, contexts: TLSContexts, router: APIRouter, start: Start
 ) -> FastAPI:
-    """The service's FastAPI app over the toolkit: its routes, its lifespan, the 409 handler."""
+    """The service's FastAPI app over the toolkit: its routes, its lifespan, the 409 and
+    503 handlers."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +81,7 @@ def create_service(
     app = service_app(name, summary, lifespan)
     app.include_router(router)
     app.add_exception_handler(Conflict, conflict_response)
+    app.add_exception_handler(DatabaseUnavailable, unavailable_response)
     return secure_app(app, contexts)
 
 

@@ -24,7 +24,7 @@ from devpki import DEFAULT_TRUST_DOMAIN, DevPKI, Leaf, PKIError, certificate_fac
 
 from harness.processes import REPO, run_module
 
-DEFAULT_NAMES = ("orders", "payments", "renewer", "storefront", "ops")
+DEFAULT_NAMES = ("orders", "payments", "renewer", "storefront", "ops", "postgres")
 SERVERS = ("orders", "payments", "renewer")
 
 
@@ -194,6 +194,9 @@ def test_default_leaf_has_the_documented_profile(default_pki: DevPKI, name: str)
         assert eku == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
         assert san.get_values_for_type(x509.DNSName) == [name, "localhost"]
         assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    elif name == "postgres":  # the database server: it serves, and calls no one
+        assert eku == [ExtendedKeyUsageOID.SERVER_AUTH]
+        assert san.get_values_for_type(x509.DNSName) == [name, "localhost"]
     else:
         assert eku == [ExtendedKeyUsageOID.CLIENT_AUTH]
         assert san.get_values_for_type(x509.DNSName) == []
@@ -418,7 +421,7 @@ def test_revocations_survive_a_crl_rewrite_and_renewal(pki: DevPKI) -> None:
 
 def test_trust_folder_follows_ca_and_crl_with_new_files_and_no_secrets(pki: DevPKI) -> None:
     trust = pki.trust_dir
-    assert sorted(p.name for p in trust.iterdir()) == ["ca.crt", "crl.pem"]
+    assert sorted(p.name for p in trust.iterdir()) == ["ca.crt", "chain-crl.pem", "crl.pem"]
     assert (trust / "ca.crt").read_bytes() == pki.ca_cert_path.read_bytes()
     inode_before = (trust / "crl.pem").stat().st_ino
     pki.revoke("storefront")
@@ -427,9 +430,27 @@ def test_trust_folder_follows_ca_and_crl_with_new_files_and_no_secrets(pki: DevP
     assert crl.get_revoked_certificate_by_serial_number(pki.leaf("storefront").serial)
     # A new file, not an in-place write: readers never see half a CRL.
     assert (trust / "crl.pem").stat().st_ino != inode_before
+    assert (trust / "chain-crl.pem").read_bytes() == pki.chain_crl_path.read_bytes()
     pki.make_default(force=True)
     assert (trust / "ca.crt").read_bytes() == pki.ca_cert_path.read_bytes()
     assert (trust / "crl.pem").read_bytes() == pki.crl_path.read_bytes()
+
+
+def test_the_chain_crl_satisfies_a_verifier_that_checks_every_ca(pki: DevPKI) -> None:
+    """PostgreSQL's ssl_crl_file is OpenSSL's CRL_CHECK_ALL: crl.pem alone is not enough."""
+    leaf = pki.leaf("orders")
+
+    def verify(crl_file: Path) -> str:
+        argv = ["openssl", "verify", "-crl_check_all", "-CAfile", str(pki.ca_cert_path),
+                "-untrusted", str(pki.intermediate_cert_path), "-CRLfile", str(crl_file),
+                str(leaf.cert_path)]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return done.stdout + done.stderr
+
+    assert "unable to get certificate CRL" in verify(pki.crl_path)
+    assert verify(pki.chain_crl_path).endswith(": OK\n")
+    pki.revoke("orders")
+    assert "certificate revoked" in verify(pki.chain_crl_path)
 
 
 def test_trust_folder_is_added_to_a_pki_made_before_it_existed(pki: DevPKI) -> None:

@@ -35,7 +35,7 @@ from security_support import (
     render_matrix,
     write_matrix,
 )
-from service_pair import ORDER, ServicePair
+from service_pair import ORDER, DatabaseKind, ServicePair
 from sessions_support import resumed, s_client, served, short_lived, wait_until_expired
 
 from harness.clients import client_context
@@ -191,8 +191,9 @@ class Matrix:
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory: pytest.TempPathFactory) -> Matrix:
-    """Our own PKI (cases revoke and add leaves) and every case's certificate, minted once."""
+def matrix(tmp_path_factory: pytest.TempPathFactory, database: DatabaseKind) -> Matrix:
+    """Our own PKI (cases revoke and add leaves) and every case's certificate, minted once
+    per database the services run on (each run observes, and checks the table, alone)."""
     pki = DevPKI(tmp_path_factory.mktemp("matrix-pki"), TRUST_DOMAIN)
     pki.make_default()
     other = DevPKI(tmp_path_factory.mktemp("spoofer-pki"), TRUST_DOMAIN)
@@ -207,19 +208,26 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Matrix:
 
 
 @pytest.fixture(scope="module")
-def evidence(matrix: Matrix, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
+def evidence(
+    matrix: Matrix, tmp_path_factory: pytest.TempPathFactory, database: DatabaseKind
+) -> Iterator[Evidence]:
     """Both services with TLS 1.3 required and CRL checking, and a reader of their state."""
-    with ServicePair.start(matrix.pki.directory, tmp_path_factory.mktemp("matrix-data")) as pair:
+    data = tmp_path_factory.mktemp("matrix-data")
+    with ServicePair.start(matrix.pki.directory, data, database=database) as pair:
         reader = Evidence(pair)
         yield reader
         reader.close()
 
 
 @pytest.fixture(scope="module")
-def evidence_tls12(matrix: Matrix, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evidence]:
+def evidence_tls12(
+    matrix: Matrix, tmp_path_factory: pytest.TempPathFactory, database: DatabaseKind
+) -> Iterator[Evidence]:
     """Both services with MTLS_MIN_TLS_VERSION=1.2."""
     data = tmp_path_factory.mktemp("matrix-tls12")
-    with ServicePair.start(matrix.pki.directory, data, MTLS_MIN_TLS_VERSION="1.2") as pair:
+    with ServicePair.start(
+        matrix.pki.directory, data, database=database, MTLS_MIN_TLS_VERSION="1.2"
+    ) as pair:
         reader = Evidence(pair)
         yield reader
         reader.close()

@@ -14,17 +14,22 @@ from typing import Any
 
 import pytest
 from devpki import DevPKI
-from service_pair import ServicePair
+from service_pair import DatabaseKind, ServicePair
 
 from harness.polling import eventually
 
 
 @pytest.fixture(scope="module")
-def pair(default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePair]:
+def pair(
+    default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory, database: DatabaseKind
+) -> Iterator[ServicePair]:
     # Settlement is slow here, so an order stays "paid" until a test settles it.
     data = tmp_path_factory.mktemp("events")
     with ServicePair.start(
-        default_pki.directory, data, payments_env={"PAYMENTS_SETTLE_DELAY": "3600"}
+        default_pki.directory,
+        data,
+        database=database,
+        payments_env={"PAYMENTS_SETTLE_DELAY": "3600"},
     ) as pair:
         yield pair
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from devpki import DevPKI
-from service_pair import ServicePair
+from service_pair import DatabaseKind, ServicePair
 
 from harness.polling import eventually
 from harness.processes import ServerProcess
@@ -42,9 +42,9 @@ def stored_order(pair: ServicePair, order_id: str) -> dict[str, Any]:
 
 
 def test_order_made_while_payments_is_down_is_kept_and_charged_once_when_it_returns(
-    default_pki: DevPKI, tmp_path: Path
+    default_pki: DevPKI, tmp_path: Path, database: DatabaseKind
 ) -> None:
-    with ServicePair.start(default_pki.directory, tmp_path) as pair:
+    with ServicePair.start(default_pki.directory, tmp_path, database=database) as pair:
         running(pair.payments).stop()
 
         detail = unavailable(pair.create_order(), "unreachable")
@@ -63,9 +63,13 @@ def test_order_made_while_payments_is_down_is_kept_and_charged_once_when_it_retu
         assert len(pair.payments_of(order_id)) == 1
 
 
-def test_retry_payment_charges_a_pending_order_once(default_pki: DevPKI, tmp_path: Path) -> None:
+def test_retry_payment_charges_a_pending_order_once(
+    default_pki: DevPKI, tmp_path: Path, database: DatabaseKind
+) -> None:
     never = {"ORDERS_PAYMENT_RETRY_INTERVAL": "3600"}  # only the explicit retry may charge
-    with ServicePair.start(default_pki.directory, tmp_path, orders_env=never) as pair:
+    with ServicePair.start(
+        default_pki.directory, tmp_path, orders_env=never, database=database
+    ) as pair:
         running(pair.payments).stop()
         order_id = unavailable(pair.create_order(), "unreachable")["order"]["id"]
         retry = f"{pair.orders_url}/orders/{order_id}/retry-payment"
@@ -83,6 +87,8 @@ def test_retry_payment_charges_a_pending_order_once(default_pki: DevPKI, tmp_pat
 def test_payments_with_a_certificate_from_another_ca_is_named_as_unknown_ca(
     default_pki: DevPKI, new_pki: Callable[..., DevPKI], tmp_path: Path
 ) -> None:
+    # On SQLite only: PostgreSQL refuses the impostor's login, so it never starts there
+    # (tests/security/test_database_hop.py, the service that cannot log in).
     foreign = new_pki().directory / "payments"  # same name and SANs, another CA
     impostor = {"MTLS_CERT": str(foreign / "chain.pem"), "MTLS_KEY": str(foreign / "key.pem")}
     with ServicePair.start(default_pki.directory, tmp_path, payments_env=impostor) as pair:
@@ -97,10 +103,12 @@ def test_payments_with_a_certificate_from_another_ca_is_named_as_unknown_ca(
 
 
 def test_settle_event_waits_in_the_outbox_while_orders_is_down(
-    default_pki: DevPKI, tmp_path: Path
+    default_pki: DevPKI, tmp_path: Path, database: DatabaseKind
 ) -> None:
     slow_settle = {"PAYMENTS_SETTLE_DELAY": "1.0"}
-    with ServicePair.start(default_pki.directory, tmp_path, payments_env=slow_settle) as pair:
+    with ServicePair.start(
+        default_pki.directory, tmp_path, payments_env=slow_settle, database=database
+    ) as pair:
         response = pair.create_order()
         assert response.json()["status"] == "paid", response.text
         order_id = response.json()["id"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from devpki import DevPKI
-from service_pair import ORDER, ServicePair
+from service_pair import ORDER, DatabaseKind, ServicePair
 
 from harness.polling import eventually
 
@@ -20,10 +20,12 @@ DECLINE_ABOVE = 50_000
 
 
 @pytest.fixture(scope="module")
-def pair(default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePair]:
+def pair(
+    default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory, database: DatabaseKind
+) -> Iterator[ServicePair]:
     data_dir: Path = tmp_path_factory.mktemp("flow-data")
     env = {"PAYMENTS_DECLINE_ABOVE_MINOR": str(DECLINE_ABOVE)}
-    with ServicePair.start(default_pki.directory, data_dir, **env) as services:
+    with ServicePair.start(default_pki.directory, data_dir, database=database, **env) as services:
         yield services
 
 

@@ -5,7 +5,8 @@ no error and no leaked file descriptors. Then payments is killed (SIGKILL) in
 the middle of a run and started again: every request still gets an answer
 (paid, or 503 naming payments), and once the retry loop and the outbox have
 caught up, the two databases agree exactly: every paid order has one payment,
-every payment one order.
+every payment one order. The same holds when PostgreSQL itself is killed: the
+answers are 201 or 503 naming the database (or payments, whose database it is).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 from devpki import DevPKI
-from service_pair import ORDER, ServicePair
+from service_pair import ORDER, DatabaseKind, ServicePair
 
 from harness.clients import client_context
 from harness.processes import ServerProcess
@@ -98,7 +99,8 @@ def record(run: Run, answer: httpx.Response) -> None:
     if answer.status_code == 201:
         run.order_status[body["status"]] += 1
     elif answer.status_code == 503:
-        run.peers_named[body["detail"].get("peer", "?")] += 1
+        detail = body["detail"]
+        run.peers_named[detail.get("peer") or detail.get("database", "?")] += 1
 
 
 def open_fds(server: ServerProcess) -> int:
@@ -125,8 +127,8 @@ def settle_fds(
 
 
 @pytest.fixture
-def pair(default_pki: DevPKI, tmp_path: Path) -> Iterator[ServicePair]:
-    with ServicePair.start(default_pki.directory, tmp_path) as pair:
+def pair(default_pki: DevPKI, tmp_path: Path, database: DatabaseKind) -> Iterator[ServicePair]:
+    with ServicePair.start(default_pki.directory, tmp_path, database=database) as pair:
         yield pair
 
 
@@ -189,17 +191,58 @@ def test_payments_killed_mid_run_every_request_answered_and_databases_reconcile(
     assert sum(run.statuses.values()) == FAULT_ORDERS
     assert run.statuses[503] > 0, "payments was killed but no request noticed"
     assert set(run.peers_named) == {"payments"}, run.peers_named
+    assert_reconciled(pair, FAULT_ORDERS, run)
 
+
+async def kill_and_restart_postgres(pair: ServicePair, run: Run) -> None:
+    """SIGKILL every PostgreSQL process a third of the way in; start it again (crash
+    recovery) once 50 more answers came."""
+    await run.reached(FAULT_ORDERS // 3)
+    assert pair.postgres is not None
+    await asyncio.to_thread(pair.postgres.kill)
+    await run.reached(run.done + 50)
+    await asyncio.to_thread(pair.postgres.start)
+
+
+@pytest.mark.timeout(240)
+def test_postgresql_killed_mid_run_every_request_answered_and_databases_reconcile(
+    default_pki: DevPKI, tmp_path: Path
+) -> None:
+    with ServicePair.start(default_pki.directory, tmp_path, database="postgresql") as pair:
+        run = asyncio.run(
+            place_orders(
+                pair,
+                FAULT_ORDERS,
+                FAULT_CONCURRENCY,
+                lambda run: kill_and_restart_postgres(pair, run),
+            )
+        )
+
+        assert run.errors == [], run.errors[:5]
+        assert set(run.statuses) <= {201, 503}, run
+        assert sum(run.statuses.values()) == FAULT_ORDERS
+        assert run.statuses[503] > 0, "PostgreSQL was killed but no request noticed"
+        orders_db = (
+            f"PostgreSQL orders@localhost:{pair.postgres.port}/orders" if pair.postgres else ""
+        )
+        assert set(run.peers_named) <= {orders_db, "payments"}, run.peers_named
+        # An order is lost only if it was never answered 201: count what orders holds.
+        assert_reconciled(pair, pair.count("orders", "orders"), run)
+        assert pair.count("orders", "orders") >= run.statuses[201]
+
+
+def assert_reconciled(pair: ServicePair, expected: int, run: Run) -> None:
+    """Once retries and the outbox caught up: every order settled, each with one payment."""
     final = wait_until_settled(pair)
-    print(f"fault: {dict(run.statuses)} during the run; orders at the end: {final}")
-    assert final == [("settled", FAULT_ORDERS)], final
+    print(f"fault: {dict(run.statuses)} {dict(run.peers_named)}; orders at the end: {final}")
+    assert final == [("settled", expected)], final
     orders = {
         row["id"]: row["payment_id"]
         for row in pair.query("orders", "SELECT id, payment_id FROM orders")
     }
     payments = pair.query("payments", "SELECT id, order_id, status FROM payments")
     per_order = Counter(row["order_id"] for row in payments)
-    assert len(payments) == len(orders) == FAULT_ORDERS
+    assert len(payments) == len(orders) == expected
     assert all(per_order[order_id] == 1 for order_id in orders), "an order was charged twice"
     assert all(orders.get(row["order_id"]) == row["id"] for row in payments), "orphan payment"
     assert {row["status"] for row in payments} == {"settled"}

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from devpki import DevPKI
-from service_pair import ORDER, ServicePair
+from service_pair import ORDER, DatabaseKind, ServicePair
 
 CALLERS = ("storefront", "ops", "orders", "payments", "intruder")
 ANYONE = frozenset(CALLERS)  # any authenticated principal, an unknown one included
@@ -122,9 +122,12 @@ POLICY = [
 
 
 @pytest.fixture(scope="module")
-def pair(default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServicePair]:
+def pair(
+    default_pki: DevPKI, tmp_path_factory: pytest.TempPathFactory, database: DatabaseKind
+) -> Iterator[ServicePair]:
     default_pki.issue("intruder", client_only=True, force=False)  # same CA, valid SPIFFE ID
-    with ServicePair.start(default_pki.directory, tmp_path_factory.mktemp("policy")) as services:
+    data = tmp_path_factory.mktemp("policy")
+    with ServicePair.start(default_pki.directory, data, database=database) as services:
         yield services
 
 

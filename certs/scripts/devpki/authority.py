@@ -67,29 +67,32 @@ def create(layout: Layout, trust_domain: str) -> Authority:
 
 
 def write_crl(layout: Layout, authority: Authority, issued_at: datetime | None = None) -> None:
-    """Rebuild crl.pem from the revoked list: the intermediate's CRL, then the root's.
+    """Rebuild crl.pem from the revoked list, signed by the issuing intermediate, and
+    chain-crl.pem: that CRL, then the root's.
 
     The root's CRL revokes nothing (devpki never revokes its intermediate), but a verifier
     that checks the whole chain (OpenSSL's CRL_CHECK_ALL, which PostgreSQL's ssl_crl_file
-    turns on) refuses a chain with a CA whose CRL it lacks ("unable to get certificate CRL").
+    turns on; `openssl verify -crl_check_all`) refuses a chain with a CA whose CRL it lacks
+    ("unable to get certificate CRL"). The services check the leaf only: crl.pem.
     """
     data = crl.load_revoked(layout.revoked)
     pem = crl.build_crl(data, authority.intermediate, authority.intermediate_key, issued_at)
     same_number = {"crl_number": int(data["crl_number"]) - 1, "revoked": []}
-    pem += crl.build_crl(same_number, authority.root, authority.root_key, issued_at)
+    root_pem = crl.build_crl(same_number, authority.root, authority.root_key, issued_at)
     write_file(layout.revoked, crl.dump_revoked(data))
     write_file(layout.crl, pem)
+    write_file(layout.chain_crl, pem + root_pem)
 
 
 def publish_trust(layout: Layout) -> list[Path]:
-    """Copy ca.crt and crl.pem into trust/ when they differ; the copies that changed.
+    """Copy ca.crt and the CRLs into trust/ when they differ; the copies that changed.
 
     A bind mount of a single file keeps the inode it was given, so a running
     container never sees a CRL or CA that os.replace put in its place. A mounted
     folder does; trust/ is that folder, and it holds nothing secret.
     """
     changed = []
-    for source in (layout.ca_cert, layout.crl):
+    for source in (layout.ca_cert, layout.crl, layout.chain_crl):
         if not source.exists():
             continue
         data, copy = source.read_bytes(), layout.trust_dir / source.name

@@ -137,7 +137,8 @@ def _init(pki: DevPKI, force: bool) -> None:
     if existed and not force:
         print(f"kept the existing CA in {pki.directory} (use --force to replace it)")
         return
-    for path in (pki.ca_cert_path, pki.intermediate_cert_path, pki.crl_path, pki.truststore_path):
+    written = (pki.ca_cert_path, pki.intermediate_cert_path, pki.crl_path, pki.chain_crl_path)
+    for path in (*written, pki.truststore_path):
         print(f"wrote {path}")
 
 

@@ -13,7 +13,13 @@ from mtls.certfacts import event_fields
 from mtls.logs import audit
 
 from devpki import authority, crl
-from devpki.builders.leaf import CLIENT_ONLY, SERVER_AND_CLIENT, LeafSpec, spec_from_certificate
+from devpki.builders.leaf import (
+    CLIENT_ONLY,
+    SERVER_AND_CLIENT,
+    SERVER_ONLY,
+    LeafSpec,
+    spec_from_certificate,
+)
 from devpki.errors import PKIError
 from devpki.inspect import CertificateFacts, certificate_facts
 from devpki.keys import KeyType, key_type_of
@@ -26,9 +32,10 @@ DIR_ENV = "MTLS_PKI_DIR"
 TRUST_DOMAIN_ENV = "MTLS_TRUST_DOMAIN"
 DEFAULT_DIR = "certs/generated"
 # The renewer serves too: /health and /metrics, so that Prometheus sees renewals fail.
-SERVERS = ("orders", "payments", "renewer")
-CLIENTS = ("storefront", "ops")
-DEFAULT_LEAVES = (*SERVERS, *CLIENTS)
+SERVERS = ("orders", "payments", "renewer")  # serve, and call their peers
+CLIENTS = ("storefront", "ops")  # call only
+DATABASES = ("postgres",)  # serve only: the database, which logs the services in by certificate
+DEFAULT_LEAVES = (*SERVERS, *CLIENTS, *DATABASES)
 
 
 class DevPKI:
@@ -58,6 +65,10 @@ class DevPKI:
     @property
     def crl_path(self) -> Path:
         return self.layout.crl
+
+    @property
+    def chain_crl_path(self) -> Path:
+        return self.layout.chain_crl
 
     @property
     def truststore_path(self) -> Path:
@@ -208,17 +219,16 @@ class DevPKI:
         renewer keeps renewing.
         """
         self.init(force=force)
-        wanted: list[tuple[str, bool]] = [(n, False) for n in SERVERS]
-        wanted += [(n, True) for n in CLIENTS]
+        usages = {n: SERVER_AND_CLIENT for n in SERVERS} | {n: CLIENT_ONLY for n in CLIENTS}
+        usages |= {n: SERVER_ONLY for n in DATABASES}
         leaves = []
-        for name, client_only in wanted:
+        for name, eku in usages.items():
             if not force and self.exists(name) and self._current(name):
                 leaves.append(self.leaf(name))
                 continue
-            dns, ips = ((), ()) if client_only else ((name, "localhost"), ("127.0.0.1",))
-            leaves.append(
-                self.issue(name, dns=dns, ips=ips, client_only=client_only, lifetime=lifetime)
-            )
+            serves = eku != CLIENT_ONLY
+            dns, ips = ((name, "localhost"), ("127.0.0.1",)) if serves else ((), ())
+            leaves.append(self.issue(name, dns=dns, ips=ips, eku=eku, lifetime=lifetime))
         return leaves
 
     def _current(self, name: str) -> bool:

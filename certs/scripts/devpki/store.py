@@ -57,12 +57,17 @@ class Layout:
         return self.root / "crl.pem"
 
     @property
+    def chain_crl(self) -> Path:
+        """crl.pem and the root's CRL: for verifiers that check every CA (PostgreSQL)."""
+        return self.root / "chain-crl.pem"
+
+    @property
     def truststore(self) -> Path:
         return self.root / "truststore.p12"
 
     @property
     def trust_dir(self) -> Path:
-        """Public trust material only (ca.crt, crl.pem): the folder a container mounts."""
+        """Public trust material only (ca.crt, the CRLs): the folder a container mounts."""
         return self.root / "trust"
 
     def leaf_dir(self, name: str) -> Path:

@@ -19,6 +19,7 @@ from devpki.keys import SigningKey, hash_algorithm
 
 SERVER_AND_CLIENT = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
 CLIENT_ONLY = (ExtendedKeyUsageOID.CLIENT_AUTH,)
+SERVER_ONLY = (ExtendedKeyUsageOID.SERVER_AUTH,)
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,9 @@ class Migrations:
         unknown = [revision for revision in current if revision not in known]
         if unknown:
             raise SchemaTooNew(
-                f"{self.service}'s database is at schema revision {', '.join(unknown)}, newer "
-                f"than this code (head {script.get_current_head()}): run the newer version, "
-                "or restore the database it had"
+                f"the {self.service} database is at schema revision {', '.join(unknown)}, "
+                f"newer than this code (head {script.get_current_head()}): run the newer "
+                "version, or restore the database it had"
             )
 
         def steps(revision: Any, context: Any) -> Any:

@@ -60,12 +60,15 @@ fi
 # The ports as published (ORDERS_HOST_PORT=0 lets Docker pick a free one).
 published() { compose port "$1" 8443 | tail -n1 | sed 's/.*://'; }
 c=$CERTS_DIR o=$(published orders) p=$(published payments)
+db=$(compose port postgres 5432 | tail -n1 | sed 's/.*://')
 cat <<MSG
 orders and payments are up and healthy (mTLS; trust anchor $c/ca.crt).
 Call them as storefront (orders) or ops (either):
   curl --cacert $c/ca.crt --cert $c/storefront/chain.pem --key $c/storefront/key.pem https://localhost:$o/health
   curl --cacert $c/ca.crt --cert $c/ops/chain.pem --key $c/ops/key.pem https://localhost:$p/health
   curl --cacert $c/ca.crt --cert $c/ops/chain.pem --key $c/ops/key.pem https://localhost:$o/metrics
+Their data, in PostgreSQL, logged in as orders by its certificate (psql on the host):
+  psql "host=localhost port=$db dbname=orders user=orders sslmode=verify-full sslrootcert=$c/ca.crt sslcert=$c/orders/chain.pem sslkey=$c/orders/key.pem" -c 'SELECT id, status FROM orders'
 The storefront's story across both containers: make demo$( [ "$o:$p" = 8443:9443 ] || printf ' DEMO_ORDERS_URL=https://localhost:%s DEMO_PAYMENTS_URL=https://localhost:%s' "$o" "$p")
 Logs: make logs    State: make ps    Stop: make down (keeps data; make clean-docker drops it)
 MSG

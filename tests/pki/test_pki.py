@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from devpki import DEFAULT_TRUST_DOMAIN, DevPKI, Leaf, PKIError, certificate_facts
+from mtls.certfacts import crls_in
 
 from harness.processes import REPO, run_module
 
@@ -434,6 +435,17 @@ def test_trust_folder_follows_ca_and_crl_with_new_files_and_no_secrets(pki: DevP
     pki.make_default(force=True)
     assert (trust / "ca.crt").read_bytes() == pki.ca_cert_path.read_bytes()
     assert (trust / "crl.pem").read_bytes() == pki.crl_path.read_bytes()
+
+
+def test_make_default_adds_the_chain_crl_to_a_pki_made_before_it_existed(pki: DevPKI) -> None:
+    pki.revoke("storefront")
+    pki.chain_crl_path.unlink()
+    (pki.trust_dir / "chain-crl.pem").unlink()
+    pki.make_default()
+    crls = crls_in(pki.chain_crl_path.read_bytes())
+    assert len(crls) == 2  # the intermediate's, then the root's
+    assert crls[0].get_revoked_certificate_by_serial_number(pki.leaf("storefront").serial)
+    assert (pki.trust_dir / "chain-crl.pem").read_bytes() == pki.chain_crl_path.read_bytes()
 
 
 def test_the_chain_crl_satisfies_a_verifier_that_checks_every_ca(pki: DevPKI) -> None:

@@ -94,7 +94,8 @@ class DevPKI:
             ca = authority.create(self.layout, self.trust_domain)
         else:
             ca = authority.load(self.layout)
-        if force or not self.layout.crl.exists():
+        # chain-crl.pem is newer than some PKIs: one made before it gets it here.
+        if force or not (self.layout.crl.exists() and self.layout.chain_crl.exists()):
             authority.write_crl(self.layout, ca)
         if force or not self.layout.truststore.exists():
             authority.write_truststore(self.layout, ca, self.trust_domain)

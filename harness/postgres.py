@@ -56,10 +56,7 @@ class PostgreSQL:
         self.data, self.socket_dir = self.root / "data", self.root / "sock"
         self.socket_dir.mkdir()
         self._tls_files()
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            for path in (self.root, self.socket_dir, *self.root.glob("tls/*"), self.root / "tls"):
-                os.chown(path, user.pw_uid, user.pw_gid)
+        _give_to_server(self.root, self.socket_dir, *self.root.glob("tls/*"), self.root / "tls")
         self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
                    "--auth=reject", "--no-sync", "-E", "UTF8"])  # fmt: skip
         self._configure()
@@ -101,9 +98,7 @@ class PostgreSQL:
         # The OS user running the tests may be the superuser over the socket, as postgres is.
         ident = (CONFIG / "pg_ident.conf").read_text()
         (self.root / "pg_ident.conf").write_text(ident + f"admin  {getpass.getuser()}  postgres\n")
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            os.chown(self.root / "pg_ident.conf", user.pw_uid, user.pw_gid)
+        _give_to_server(self.root / "pg_ident.conf")
 
     def _hba_file(self) -> Path:
         """deploy/postgres/pg_hba.conf; for the bench's plain-TCP variant, one line more."""
@@ -112,9 +107,7 @@ class PostgreSQL:
         hba = self.root / "pg_hba.conf"
         plain = "hostnossl  all  all  127.0.0.1/32  trust  # bench only: TLS's cost on this hop\n"
         hba.write_text((CONFIG / "pg_hba.conf").read_text() + plain)
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            os.chown(hba, user.pw_uid, user.pw_gid)
+        _give_to_server(hba)
         return hba
 
     def cpu_seconds(self) -> float:
@@ -199,9 +192,7 @@ class PostgreSQL:
         """The PKI's current CRL to the server, then `SELECT pg_reload_conf()` (no restart)."""
         target = self.root / "tls" / "crl.pem"
         shutil.copy(self.pki.chain_crl_path, target)
-        if os.geteuid() == 0:
-            user = pwd.getpwnam("postgres")
-            os.chown(target, user.pw_uid, user.pw_gid)
+        _give_to_server(target)
         self.psql("SELECT pg_reload_conf();")
 
     def log(self) -> str:
@@ -220,6 +211,15 @@ class PostgreSQL:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _give_to_server(*paths: Path) -> None:
+    """As root, the server runs as `postgres`: its files must be that user's."""
+    if os.geteuid() != 0:
+        return
+    user = pwd.getpwnam("postgres")
+    for path in paths:
+        os.chown(path, user.pw_uid, user.pw_gid)
 
 
 def _alive(pid: int) -> bool:

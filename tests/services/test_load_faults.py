@@ -153,13 +153,19 @@ def test_2000_orders_at_concurrency_32_all_paid_without_leaking_descriptors(
         assert now <= then + FD_SLACK, f"{service} holds {now} descriptors, {then} before the run"
 
 
-async def kill_and_restart_payments(pair: ServicePair, run: Run) -> None:
-    """SIGKILL payments a third of the way in; start it again once 50 more answers came."""
-    await run.reached(FAULT_ORDERS // 3)
-    assert pair.payments is not None
-    await asyncio.to_thread(pair.payments.kill)
-    await run.reached(run.done + 50)
-    await asyncio.to_thread(pair.start_payments)
+def crash_mid_run(
+    kill: Callable[[], object], start: Callable[[], object]
+) -> Callable[[Run], Awaitable[None]]:
+    """What runs beside the load: `kill` a third of the way in, `start` again once 50 more
+    answers came."""
+
+    async def during(run: Run) -> None:
+        await run.reached(FAULT_ORDERS // 3)
+        await asyncio.to_thread(kill)
+        await run.reached(run.done + 50)
+        await asyncio.to_thread(start)
+
+    return during
 
 
 def wait_until_settled(pair: ServicePair, timeout: float = 90.0) -> list[tuple[str, int]]:
@@ -177,31 +183,13 @@ def wait_until_settled(pair: ServicePair, timeout: float = 90.0) -> list[tuple[s
 def test_payments_killed_mid_run_every_request_answered_and_databases_reconcile(
     pair: ServicePair,
 ) -> None:
-    run = asyncio.run(
-        place_orders(
-            pair,
-            FAULT_ORDERS,
-            FAULT_CONCURRENCY,
-            lambda run: kill_and_restart_payments(pair, run),
-        )
-    )
+    assert pair.payments is not None
+    crash = crash_mid_run(pair.payments.kill, pair.start_payments)
+    run = asyncio.run(place_orders(pair, FAULT_ORDERS, FAULT_CONCURRENCY, crash))
 
-    assert run.errors == [], run.errors[:5]
-    assert set(run.statuses) <= {201, 503}, run
-    assert sum(run.statuses.values()) == FAULT_ORDERS
-    assert run.statuses[503] > 0, "payments was killed but no request noticed"
+    assert_every_request_answered(run, "payments")
     assert set(run.peers_named) == {"payments"}, run.peers_named
     assert_reconciled(pair, FAULT_ORDERS, run)
-
-
-async def kill_and_restart_postgres(pair: ServicePair, run: Run) -> None:
-    """SIGKILL every PostgreSQL process a third of the way in; start it again (crash
-    recovery) once 50 more answers came."""
-    await run.reached(FAULT_ORDERS // 3)
-    assert pair.postgres is not None
-    await asyncio.to_thread(pair.postgres.kill)
-    await run.reached(run.done + 50)
-    await asyncio.to_thread(pair.postgres.start)
 
 
 @pytest.mark.timeout(240)
@@ -209,19 +197,11 @@ def test_postgresql_killed_mid_run_every_request_answered_and_databases_reconcil
     default_pki: DevPKI, tmp_path: Path
 ) -> None:
     with ServicePair.start(default_pki.directory, tmp_path, database="postgresql") as pair:
-        run = asyncio.run(
-            place_orders(
-                pair,
-                FAULT_ORDERS,
-                FAULT_CONCURRENCY,
-                lambda run: kill_and_restart_postgres(pair, run),
-            )
-        )
+        assert pair.postgres is not None
+        crash = crash_mid_run(pair.postgres.kill, pair.postgres.start)  # every process
+        run = asyncio.run(place_orders(pair, FAULT_ORDERS, FAULT_CONCURRENCY, crash))
 
-        assert run.errors == [], run.errors[:5]
-        assert set(run.statuses) <= {201, 503}, run
-        assert sum(run.statuses.values()) == FAULT_ORDERS
-        assert run.statuses[503] > 0, "PostgreSQL was killed but no request noticed"
+        assert_every_request_answered(run, "PostgreSQL")
         orders_db = (
             f"PostgreSQL orders@localhost:{pair.postgres.port}/orders" if pair.postgres else ""
         )
@@ -229,6 +209,14 @@ def test_postgresql_killed_mid_run_every_request_answered_and_databases_reconcil
         # An order is lost only if it was never answered 201: count what orders holds.
         assert_reconciled(pair, pair.count("orders", "orders"), run)
         assert pair.count("orders", "orders") >= run.statuses[201]
+
+
+def assert_every_request_answered(run: Run, killed: str) -> None:
+    """Every request got an HTTP answer, 201 or 503, and some noticed the crash."""
+    assert run.errors == [], run.errors[:5]
+    assert set(run.statuses) <= {201, 503}, run
+    assert sum(run.statuses.values()) == FAULT_ORDERS
+    assert run.statuses[503] > 0, f"{killed} was killed but no request noticed"
 
 
 def assert_reconciled(pair: ServicePair, expected: int, run: Run) -> None:

@@ -59,12 +59,14 @@ class ServicePair:
         """Start both (side by side: neither calls the other at start-up); `env` applies to
         both (e.g. MTLS_MIN_TLS_VERSION), `orders_env`/`payments_env` to one (e.g. a
         certificate from another CA)."""
-        pair = cls(pki_dir, data_dir, free_port(), free_port())
-        if database == "postgresql":
-            pair.postgres = cluster_for(pki_dir)
-            pair.postgres.reset()
-        pair.orders_env = pair._env("orders", {**env, **(orders_env or {})})
-        pair.payments_env = pair._env("payments", {**env, **(payments_env or {})})
+        pair = cls.configured(
+            pki_dir,
+            data_dir,
+            orders_env=orders_env,
+            payments_env=payments_env,
+            database=database,
+            **env,
+        )
         try:
             pair.payments = ServerProcess("payments", pair.payments_env, pair.payments_port)
             pair.orders = ServerProcess("orders", pair.orders_env, pair.orders_port)
@@ -73,6 +75,26 @@ class ServicePair:
             yield pair
         finally:
             pair.stop()
+
+    @classmethod
+    def configured(
+        cls,
+        pki_dir: Path,
+        data_dir: Path,
+        *,
+        orders_env: Mapping[str, str] | None = None,
+        payments_env: Mapping[str, str] | None = None,
+        database: DatabaseKind = "sqlite",
+        **env: str,
+    ) -> ServicePair:
+        """Ports, empty databases and each service's environment; nothing started yet."""
+        pair = cls(pki_dir, data_dir, free_port(), free_port())
+        if database == "postgresql":
+            pair.postgres = cluster_for(pki_dir)
+            pair.postgres.reset()
+        pair.orders_env = pair._env("orders", {**env, **(orders_env or {})})
+        pair.payments_env = pair._env("payments", {**env, **(payments_env or {})})
+        return pair
 
     def _env(self, name: str, extra: dict[str, str]) -> dict[str, str]:
         crl = self.pki_dir / "crl.pem"

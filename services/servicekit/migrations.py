@@ -4,12 +4,16 @@ The services run `upgrade` at start-up, before they listen (`prepare_database`):
 a new database gets every revision, an old one the ones it lacks. A database
 whose revision this code does not know was migrated by a newer version: the
 service refuses to start, in one line, rather than write rows an older schema
-reading would misunderstand. No env.py: the revisions run in this process,
+reading would misunderstand. Replicas start together: on PostgreSQL the first
+takes a transaction-scoped advisory lock and migrates, the others wait for the
+lock and find the schema at head (SQLite's write transaction serializes them
+already). No env.py: the revisions run in this process,
 on the connection it opened, through Alembic's `EnvironmentContext`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 
@@ -49,6 +53,7 @@ class Migrations:
         """Bring the schema to head (in the caller's transaction); SchemaTooNew if it is
         ahead of this code."""
         script = self.script()
+        self._wait_for_other_replicas(connection)
         known = {revision.revision for revision in script.walk_revisions()}
         current = MigrationContext.configure(connection).get_current_heads()
         unknown = [revision for revision in current if revision not in known]
@@ -66,6 +71,15 @@ class Migrations:
         with EnvironmentContext(config, script, fn=steps) as environment:
             environment.configure(connection=connection, transactional_ddl=True)
             environment.run_migrations()
+
+
+    def _wait_for_other_replicas(self, connection: Connection) -> None:
+        """PostgreSQL: hold the migration lock until this transaction ends (two replicas
+        migrating at once collide on the tables they both create)."""
+        if connection.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(f"migrate {self.service}".encode()).digest()[:8])
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            connection.execute(lock, {"key": key - 2**63})  # a signed bigint
 
 
 def missing_tables(*names: str) -> set[str]:

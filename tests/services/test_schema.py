@@ -14,6 +14,7 @@ import pytest
 from devpki import DevPKI
 from service_pair import DatabaseKind, ServicePair
 
+from harness.ports import free_port
 from harness.processes import ServerProcess
 
 
@@ -51,3 +52,28 @@ def test_a_service_refuses_to_start_on_a_schema_newer_than_its_code(
         f"newer than this code (head {head}): run the newer version, or restore the database "
         "it had"
     ], lines
+
+
+REPLICAS = 4
+
+
+@pytest.mark.parametrize("service", ["orders", "payments"])
+def test_replicas_starting_together_on_an_empty_database_all_start(
+    default_pki: DevPKI, tmp_path: Path, database: DatabaseKind, service: str
+) -> None:
+    """An orchestrator starts every replica at once; exactly one creates the schema and the
+    others wait for it (each migrated in a race once: "type alembic_version already exists")."""
+    pair = ServicePair.configured(default_pki.directory, tmp_path, database=database)
+    env = pair.orders_env if service == "orders" else pair.payments_env
+    port_setting = f"{service.upper()}_PORT"
+    replicas = []
+    try:
+        for _ in range(REPLICAS):
+            port = free_port()
+            replicas.append(ServerProcess(service, {**env, port_setting: str(port)}, port))
+        for replica in replicas:
+            replica.wait_listening(timeout=60)
+    finally:
+        for replica in replicas:
+            replica.stop()
+    assert len(pair.query(service, "SELECT version_num FROM alembic_version")) == 1

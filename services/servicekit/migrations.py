@@ -72,7 +72,6 @@ class Migrations:
             environment.configure(connection=connection, transactional_ddl=True)
             environment.run_migrations()
 
-
     def _wait_for_other_replicas(self, connection: Connection) -> None:
         """PostgreSQL: hold the migration lock until this transaction ends (two replicas
         migrating at once collide on the tables they both create)."""

@@ -7,24 +7,36 @@ connections alive, so a call costs no handshake in steady state; after a
 certificate reload the next call gets a new pool with the new material and the
 old pool is closed once its requests are done. Every transport failure becomes
 one `PeerUnavailable` that names the peer, the cause and a hint.
+
+A peer with several replicas loses one now and then (a rolling update, a crash).
+A call that failed where sending it again cannot do it twice is sent once more,
+on another connection (`retry_is_safe`): it never reached a server, or it
+carries an Idempotency-Key the peer deduplicates on. A timeout is not retried:
+the peer may still be working on it, and a slow peer gets no more load.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import ssl
 from typing import Any
 
 import httpx
 
 from mtls.errors import Explanation, explain
+from mtls.metrics import PEER_RETRIES
 from mtls.reload import TLSContexts
-from mtls.transport import PooledTransport
+from mtls.transport import MAX_CONNECTION_AGE, PooledTransport
 
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 # An idle pooled connection is dropped by the client before the server would close it
 # (mtls.protocol.KEEP_ALIVE_TIMEOUT), so a request never races the server's close, and a
 # pause of a few seconds costs no new handshake.
 KEEPALIVE_EXPIRY = 10.0
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+logger = logging.getLogger(__name__)
 
 
 class PeerUnavailable(Exception):
@@ -45,6 +57,19 @@ class PeerUnavailable(Exception):
         }
 
 
+def retry_is_safe(exc: httpx.TransportError, headers: Any) -> bool:
+    """Sending the request again cannot do its work twice: it never reached a server (and
+    not because TLS refused: every replica shares the CA and policy), or the peer
+    deduplicates it by its Idempotency-Key."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return True
+    if isinstance(exc, httpx.ConnectError):
+        return not isinstance(exc.__cause__, ssl.SSLError)
+    if isinstance(exc, httpx.TimeoutException):
+        return False
+    return IDEMPOTENCY_HEADER in httpx.Headers(headers)
+
+
 class PeerClient:
     """An mTLS HTTP client for one named peer."""
 
@@ -56,9 +81,10 @@ class PeerClient:
         *,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         max_connections: int = 64,
+        max_connection_age: float | None = MAX_CONNECTION_AGE,
     ) -> None:
         self.peer, self.base_url, self.contexts = peer, base_url.rstrip("/"), contexts
-        self._timeout = timeout
+        self._timeout, self._max_connection_age = timeout, max_connection_age
         self._limits = httpx.Limits(
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
@@ -72,7 +98,7 @@ class PeerClient:
         return httpx.AsyncClient(
             base_url=self.base_url,
             timeout=self._timeout,
-            transport=PooledTransport(self.contexts.client, self._limits),
+            transport=PooledTransport(self.contexts.client, self._limits, self._max_connection_age),
         )
 
     def _current(self) -> httpx.AsyncClient:
@@ -92,11 +118,26 @@ class PeerClient:
             await client.aclose()  # also when cancelled: open connections would hold the peer
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send a request; PeerUnavailable on any transport or TLS failure."""
+        """Send a request (once more if that is safe); PeerUnavailable on any transport or
+        TLS failure."""
         try:
             return await self._current().request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise PeerUnavailable(self.peer, self.base_url + path, explain(exc)) from exc
+            if not retry_is_safe(exc, kwargs.get("headers")):
+                raise self._unavailable(path, exc) from exc
+            first = explain(exc)
+        PEER_RETRIES.labels(self.peer).inc()
+        logger.warning(
+            "peer call retried once",
+            extra={"peer": self.peer, "url": self.base_url + path, "cause": first.cause},
+        )
+        try:
+            return await self._current().request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise self._unavailable(path, exc) from exc
+
+    def _unavailable(self, path: str, exc: httpx.TransportError) -> PeerUnavailable:
+        return PeerUnavailable(self.peer, self.base_url + path, explain(exc))
 
     async def aclose(self) -> None:
         retiring = list(self._retiring)

@@ -48,6 +48,11 @@ LIMIT_REFUSALS = Counter(
     "Requests or connections refused by a limit (body_size, head_size, connections).",
     ["limit"],
 )
+PEER_RETRIES = Counter(
+    "mtls_peer_retries_total",
+    "Calls to a peer sent again once, on another connection, after a safe failure.",
+    ["peer"],
+)
 RELOADS = Counter(
     "mtls_material_reloads_total", "Certificate material reload attempts, by result.", ["result"]
 )

@@ -10,12 +10,20 @@ plain HTTP. The services keep the httpx API; only the transport changes.
 httpx-aiohttp maps aiohttp's errors coarsely (a reset connection becomes a
 connect timeout), so failures are mapped here again from their cause, for
 `mtls.errors.explain` to name them as it names httpx's own.
+
+Replicas come and go behind one name (Swarm's dnsrr, a Kubernetes headless
+Service): aiohttp resolves the name again every `DNS_TTL` seconds and opens new
+connections round-robin over the addresses, a kept-alive connection is retired
+after `MAX_CONNECTION_AGE` (so a new replica gets its share within about
+DNS_TTL + MAX_CONNECTION_AGE seconds), and a failed connection makes the pool
+forget the name's addresses, so that the next attempt resolves afresh.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import random
 import ssl
 import time
 import weakref
@@ -26,6 +34,12 @@ import aiohttp.connector
 import httpx
 from cryptography import x509
 from httpx_aiohttp import AiohttpTransport
+
+DNS_TTL = 5
+MAX_CONNECTION_AGE = 20.0
+# Each connection's age limit is drawn within +-AGE_JITTER of it, so that the connections
+# opened together (at start-up, after a reload) are not all replaced at once.
+AGE_JITTER = 0.25
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -49,6 +63,8 @@ def transport_error(exc: BaseException) -> httpx.TransportError:
 
     if found(ssl.SSLError, ConnectionRefusedError, aiohttp.ClientConnectorError):
         return httpx.ConnectError(message)
+    if found(aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message)
     if found(TimeoutError):
         return httpx.ReadTimeout(message)
     if found(ConnectionError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError):
@@ -65,16 +81,19 @@ def _origin(exc: BaseException) -> BaseException:
     return exc
 
 
-class ExpiryAwareConnector(aiohttp.TCPConnector):
-    """aiohttp's pool, which never hands out a connection whose server certificate expired.
+class RetiringConnector(aiohttp.TCPConnector):
+    """aiohttp's pool, which never hands out a connection past its server certificate's
+    expiry or past its own age limit.
 
     OpenSSL checked the server's certificate at the handshake only; a kept-alive
     connection outlives it. Such a connection is closed instead, and the request gets a
     new one, whose handshake checks the certificate again (and refuses it if not renewed).
+    The age limit (`max_age`, None for none) bounds how long one replica keeps a caller.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, max_age: float | None = MAX_CONNECTION_AGE, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._max_age = max_age
         self._valid_until: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
 
     async def connect(  # aiohttp's signature
@@ -85,11 +104,11 @@ class ExpiryAwareConnector(aiohttp.TCPConnector):
     ) -> aiohttp.connector.Connection:
         while True:
             connection = await super().connect(req, traces, timeout)
-            if time.time() < self._peer_valid_until(connection):
+            if time.time() < self._usable_until(connection):
                 return connection
             connection.close()
 
-    def _peer_valid_until(self, connection: aiohttp.connector.Connection) -> float:
+    def _usable_until(self, connection: aiohttp.connector.Connection) -> float:
         protocol = connection.protocol
         known = self._valid_until.get(protocol)
         if known is None:  # once per connection, at its first use
@@ -97,6 +116,9 @@ class ExpiryAwareConnector(aiohttp.TCPConnector):
             ssl_object = transport.get_extra_info("ssl_object") if transport else None
             der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
             known = _not_after(der) if der else math.inf
+            if self._max_age is not None:
+                jitter = random.uniform(1 - AGE_JITTER, 1 + AGE_JITTER)
+                known = min(known, time.time() + self._max_age * jitter)
             self._valid_until[protocol] = known
         return known
 
@@ -107,16 +129,26 @@ def _not_after(der: bytes) -> float:
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
-    """aiohttp's keep-alive pool (`ExpiryAwareConnector`), presenting `context`; answers are
+    """aiohttp's keep-alive pool (`RetiringConnector`), presenting `context`; answers are
     read whole."""
 
-    def __init__(self, context: ssl.SSLContext, limits: httpx.Limits) -> None:
+    def __init__(
+        self,
+        context: ssl.SSLContext,
+        limits: httpx.Limits,
+        max_connection_age: float | None = MAX_CONNECTION_AGE,
+    ) -> None:
+        self._connectors: list[RetiringConnector] = []
+
         def session() -> aiohttp.ClientSession:
-            connector = ExpiryAwareConnector(
+            connector = RetiringConnector(
                 ssl=context,
                 limit=limits.max_connections or 0,
                 keepalive_timeout=limits.keepalive_expiry,
+                ttl_dns_cache=DNS_TTL,
+                max_age=max_connection_age,
             )
+            self._connectors.append(connector)
             return aiohttp.ClientSession(connector=connector)
 
         self._inner = AiohttpTransport(verify=context, client=session)  # verify: no default built
@@ -126,8 +158,14 @@ class PooledTransport(httpx.AsyncBaseTransport):
             response = await self._inner.handle_async_request(request)
             await response.aread()  # peer answers are small; read errors surface here
         except (httpx.TransportError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            self._forget_addresses(request.url)
             raise transport_error(exc) from _origin(exc)
         return response
+
+    def _forget_addresses(self, url: httpx.URL) -> None:
+        """After a failure the name is resolved again: the replica may be gone from it."""
+        for connector in self._connectors:
+            connector.clear_dns_cache(url.host, url.port or 443)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -28,6 +28,7 @@ def create_app(contexts: TLSContexts) -> FastAPI:
             "spiffe_id": principal.spiffe_id,
             "serial": f"{principal.serial:x}",
             "tls": request.scope["extensions"]["tls"],
+            "client_port": request.client.port if request.client else None,
         }
 
     @app.get("/slow", dependencies=[Depends(allow("storefront"))])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from mtls import Role, TLSSettings, load_material
+from mtls import Role, TLSContexts, TLSSettings, load_material
 from mtls import client_context as mtls_client_context
 
 
@@ -46,6 +46,15 @@ def client_context(
     if cert is not None:
         context.load_cert_chain(str(cert), str(key or cert))
     return context
+
+
+def toolkit_contexts(pki_dir: Path, name: str, ca: Path | None = None) -> TLSContexts:
+    """The toolkit's client contexts for `name` (what a `PeerClient` of that service uses)."""
+    folder = pki_dir / name
+    settings = TLSSettings(
+        cert=folder / "chain.pem", key=folder / "key.pem", ca=ca or pki_dir / "ca.crt"
+    )
+    return TLSContexts(settings, roles=(Role.CLIENT,))
 
 
 def https(pki_dir: Path, name: str | None, **kwargs: Any) -> httpx.Client:

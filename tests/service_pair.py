@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from storefront.load import ORDER
 
 from harness.clients import https
 from harness.ports import free_port
 from harness.postgres import PostgreSQL, cluster_for
 from harness.processes import ServerProcess, tls_env
 
-ORDER = {"items": [{"sku": "book", "quantity": 1}], "amount_minor": 1999, "currency": "EUR"}
 DatabaseKind = Literal["sqlite", "postgresql"]
 DATABASES: tuple[DatabaseKind, ...] = ("sqlite", "postgresql")
 

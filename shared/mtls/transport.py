@@ -15,8 +15,10 @@ Replicas come and go behind one name (Swarm's dnsrr, a Kubernetes headless
 Service): aiohttp resolves the name again every `DNS_TTL` seconds and opens new
 connections round-robin over the addresses, a kept-alive connection is retired
 after `MAX_CONNECTION_AGE` (so a new replica gets its share within about
-DNS_TTL + MAX_CONNECTION_AGE seconds), and a failed connection makes the pool
-forget the name's addresses, so that the next attempt resolves afresh.
+DNS_TTL + MAX_CONNECTION_AGE seconds). A new connection tries the name's
+addresses in turn, so one that refuses (a replica gone) costs one attempt. (The
+pool's cached addresses are not dropped after a failure: aiohttp's cache is not
+safe to clear while other requests resolve, and fails with a KeyError.)
 """
 
 from __future__ import annotations
@@ -138,8 +140,6 @@ class PooledTransport(httpx.AsyncBaseTransport):
         limits: httpx.Limits,
         max_connection_age: float | None = MAX_CONNECTION_AGE,
     ) -> None:
-        self._connectors: list[RetiringConnector] = []
-
         def session() -> aiohttp.ClientSession:
             connector = RetiringConnector(
                 ssl=context,
@@ -148,7 +148,6 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 ttl_dns_cache=DNS_TTL,
                 max_age=max_connection_age,
             )
-            self._connectors.append(connector)
             return aiohttp.ClientSession(connector=connector)
 
         self._inner = AiohttpTransport(verify=context, client=session)  # verify: no default built
@@ -158,14 +157,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
             response = await self._inner.handle_async_request(request)
             await response.aread()  # peer answers are small; read errors surface here
         except (httpx.TransportError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            self._forget_addresses(request.url)
             raise transport_error(exc) from _origin(exc)
         return response
-
-    def _forget_addresses(self, url: httpx.URL) -> None:
-        """After a failure the name is resolved again: the replica may be gone from it."""
-        for connector in self._connectors:
-            connector.clear_dns_cache(url.host, url.port or 443)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

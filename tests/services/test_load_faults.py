@@ -16,15 +16,16 @@ import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from devpki import DevPKI
-from service_pair import ORDER, DatabaseKind, ServicePair
+from mtls import PeerClient
+from service_pair import DatabaseKind, ServicePair
+from storefront import load
+from storefront.load import Run
 
-from harness.clients import client_context
+from harness.clients import toolkit_contexts
 from harness.processes import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -36,71 +37,19 @@ FAULT_ORDERS = 600
 FAULT_CONCURRENCY = 16
 
 
-@dataclass
-class Run:
-    """What a load run saw: statuses by count, and anything that was not an HTTP answer."""
-
-    statuses: Counter[int] = field(default_factory=Counter)
-    order_status: Counter[str] = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)
-    peers_named: Counter[str] = field(default_factory=Counter)
-
-    _waiters: list[tuple[int, asyncio.Event]] = field(default_factory=list)
-
-    @property
-    def done(self) -> int:
-        return sum(self.statuses.values()) + len(self.errors)
-
-    def answered(self) -> None:
-        for count, event in self._waiters:
-            if self.done >= count:
-                event.set()
-
-    async def reached(self, count: int) -> None:
-        """Wait until `count` requests have been answered (or failed)."""
-        event = asyncio.Event()
-        self._waiters.append((count, event))
-        self.answered()
-        await event.wait()
-
-
 async def place_orders(
     pair: ServicePair,
     count: int,
     concurrency: int,
     during: Callable[[Run], Awaitable[None]] | None = None,
 ) -> Run:
-    """POST `count` orders as storefront with `concurrency` workers sharing one client."""
-    run, next_index = Run(), iter(range(count))
-    context = client_context(pair.pki_dir, "storefront")
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(verify=context, limits=limits, timeout=30.0) as client:
-
-        async def worker() -> None:
-            for _ in next_index:
-                try:
-                    answer = await client.post(pair.orders_url + "/orders", json=ORDER)
-                except httpx.HTTPError as exc:
-                    run.errors.append(f"{type(exc).__name__}: {exc}")
-                else:
-                    record(run, answer)
-                run.answered()
-
-        workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-        if during is not None:
-            await during(run)
-        await asyncio.gather(*workers)
-    return run
-
-
-def record(run: Run, answer: httpx.Response) -> None:
-    run.statuses[answer.status_code] += 1
-    body = answer.json()
-    if answer.status_code == 201:
-        run.order_status[body["status"]] += 1
-    elif answer.status_code == 503:
-        detail = body["detail"]
-        run.peers_named[detail.get("peer") or detail.get("database", "?")] += 1
+    """The storefront's load client against this pair: `count` orders, `concurrency` workers."""
+    contexts = toolkit_contexts(pair.pki_dir, "storefront")
+    orders = PeerClient("orders", pair.orders_url, contexts, max_connections=concurrency)
+    try:
+        return await load.place_orders(orders, count, concurrency, during)
+    finally:
+        await orders.aclose()
 
 
 def open_fds(server: ServerProcess) -> int:

@@ -7,27 +7,19 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from devpki import DevPKI
-from mtls import PeerClient, PeerUnavailable, Role, TLSContexts, TLSSettings
+from mtls import PeerClient, PeerUnavailable, Role, TLSSettings
 from mtls.contexts import server_context
 from mtls.material import load_material
 
+from harness.clients import toolkit_contexts as contexts_for
 from harness.polling import eventually
 from harness.ports import free_port
 from harness.processes import ServerProcess, run_module, tls_env
-
-
-def contexts_for(pki_dir: Path, name: str, ca: Path | None = None) -> TLSContexts:
-    folder = pki_dir / name
-    settings = TLSSettings(
-        cert=folder / "chain.pem", key=folder / "key.pem", ca=ca or pki_dir / "ca.crt"
-    )
-    return TLSContexts(settings, roles=(Role.CLIENT,))
 
 
 def call(client: PeerClient, path: str) -> httpx.Response:

@@ -1,0 +1,463 @@
+"""`python -m tools.swarm up|down|e2e`: the services on Docker Swarm, three replicas each.
+
+`make swarm-up`, `make swarm-down` and `make swarm-e2e` call this through
+scripts/docker/swarm.sh, which finds (or starts) the engine and builds the
+images. The stack file is made by `tools.stack` from docker-compose.yml; keys
+arrive as secrets, chains, CA and CRLs as configs. Swarm publishes no port on
+127.0.0.1, so every check runs in a client container on the stack's overlay
+network: the storefront's demo and its load client (`python -m storefront.load`),
+which also reads each replica's /metrics as ops to see who served what.
+
+The e2e deploys its own stack (`mtls-e2e`) on a throwaway PKI and then:
+1. plays the demo through the replicas;
+2. sends 3,000 orders: each replica of orders and of payments serves >= 20%;
+3. scales both to 4 under load: the new replicas get traffic within 30 s;
+4. renews both certificates under load and rolls them out (new secrets and
+   configs, `docker stack deploy`, start-first): 0 failed requests;
+5. SIGKILLs one replica of each mid-run: every order answered 201 or 503, and
+   once settled every order has exactly one payment, every payment one order.
+It removes its stack and volume, and leaves the swarm if it created it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from devpki import DevPKI
+
+from tools.stack import REPO, stack
+
+UID = os.environ.get("MTLS_UID", "10001")
+IMAGE = os.environ.get("MTLS_IMAGE", "mtls-services:dev")
+REPLICAS = int(os.environ.get("MTLS_SWARM_REPLICAS", "3"))
+SCALED = REPLICAS + 1
+MIN_SHARE = 0.20
+SPREAD_ORDERS, LOAD_ORDERS, CONCURRENCY = 3_000, 2_000, 32
+NEW_REPLICA_WITHIN = 30.0
+STATE = REPO / ".cache" / "swarm"  # what `up` created, for `down` to undo
+
+
+def say(message: str) -> None:
+    print(f"swarm: {message}", flush=True)
+
+
+def docker(*args: str, check: bool = True, timeout: float = 300) -> str:
+    done = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and done.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)}: {done.stderr.strip() or done.stdout}")
+    return done.stdout
+
+
+def eventually(what: str, test: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while (result := test()) in (None, False):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(every)
+    return result
+
+
+# ------------------------------------------------------------ the swarm itself
+def swarm_state() -> str:
+    return docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
+
+
+def join_swarm() -> bool:
+    """Make this engine a one-node swarm if it is not one; True if this call did it."""
+    if swarm_state() == "active":
+        return False
+    docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    say("swarm initialised on 127.0.0.1 (this engine was not in one)")
+    return True
+
+
+def leave_swarm() -> None:
+    docker("swarm", "leave", "--force")
+    say("left the swarm (it was created here)")
+
+
+# ------------------------------------------------------------ a stack
+@dataclass
+class Stack:
+    name: str
+    certs: Path
+    file: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.file = self.certs.parent / f"{self.name}.stack.yml"
+
+    @property
+    def network(self) -> str:
+        return f"{self.name}_default"
+
+    def service(self, short: str) -> str:
+        return f"{self.name}_{short}"
+
+    def deploy(self) -> None:
+        """Write the stack file for the PKI as it is now and deploy it (again)."""
+        self.file.write_text(yaml.safe_dump(stack(self.certs, UID), sort_keys=False))
+        docker("stack", "deploy", "--prune", "-c", str(self.file), self.name)
+
+    def tasks_ready(self, replicas: dict[str, int]) -> bool:
+        """Every service has its replicas running and healthy, and nothing else runs."""
+        for short, wanted in replicas.items():
+            states = docker(
+                "ps",
+                "--filter",
+                f"label=com.docker.swarm.service.name={self.service(short)}",
+                "--format",
+                "{{.Status}}",
+            ).split("\n")
+            running = [state for state in states if state.strip()]
+            if len(running) != wanted or not all("(healthy)" in s for s in running):
+                return False
+        return True
+
+    def wait_ready(self, replicas: dict[str, int], timeout: float = 240) -> None:
+        eventually(f"{self.name} ready", lambda: self.tasks_ready(replicas), timeout, 2.0)
+
+    def update_state(self, short: str) -> str:
+        return docker(
+            "service",
+            "inspect",
+            "--format",
+            "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+            self.service(short),
+        ).strip()
+
+    def containers(self, short: str) -> list[str]:
+        return docker(
+            "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.service(short)}"
+        ).split()
+
+    def remove(self) -> None:
+        docker("stack", "rm", self.name, check=False)
+        label = f"label=com.docker.stack.namespace={self.name}"
+        eventually("stack removed", lambda: not docker("ps", "-aq", "--filter", label).strip(), 120)
+        eventually("network removed", lambda: self.network not in docker("network", "ls"), 60)
+        docker("volume", "rm", f"{self.name}_postgres-data", check=False)
+
+    def psql(self, database: str, sql: str) -> list[list[str]]:
+        (container,) = self.containers("postgres")
+        out = docker(
+            "exec",
+            "-u",
+            "postgres",
+            container,
+            "psql",
+            "-h",
+            "/var/run/postgresql",
+            "-d",
+            database,
+            "-At",
+            "-F",
+            "\t",
+            "-c",
+            sql,
+        )
+        return [line.split("\t") for line in out.splitlines() if line]
+
+    # -------------------------------------------------------- its client container
+    def client_argv(self, *argv: str, detach: bool = False) -> list[str]:
+        mounts = [("storefront", "own"), ("trust", "trust"), ("ops", "ops")]
+        volumes = [f"-v={self.certs / folder}:/run/mtls/{at}:ro" for folder, at in mounts]
+        mode = ["-d"] if detach else ["--rm"]
+        return [
+            "run",
+            *mode,
+            f"--network={self.network}",
+            f"--user={UID}:{UID}",
+            *volumes,
+            "-e",
+            f"MTLS_TRUST_DOMAIN={DEFAULT_DOMAIN}",
+            IMAGE,
+            *argv,
+        ]
+
+    def demo(self) -> str:
+        return docker(*self.client_argv("python", "-m", "storefront", *URLS), timeout=120)
+
+    @contextmanager
+    def load(self, orders: int, *count: str) -> Iterator[Load]:
+        argv = [
+            "python",
+            "-m",
+            "storefront.load",
+            URLS[0],
+            f"--orders={orders}",
+            f"--concurrency={CONCURRENCY}",
+            *(f"--count={c}" for c in count),
+        ]
+        container = docker(*self.client_argv(*argv, detach=True)).strip()
+        try:
+            yield Load(container)
+        finally:
+            docker("rm", "-f", container, check=False)
+
+
+DEFAULT_DOMAIN = "demo.internal"
+URLS = ("https://orders:8443", "https://payments:8443")
+COUNTED = ("orders:storefront", "payments:orders")
+
+
+@dataclass
+class Load:
+    """`python -m storefront.load` running in its container."""
+
+    container: str
+
+    def lines(self) -> list[dict[str, Any]]:
+        out = docker("logs", self.container, check=False)
+        return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+    def progress(self) -> int:
+        return max((line["progress"] for line in self.lines() if "progress" in line), default=0)
+
+    def wait_progress(self, count: int, timeout: float = 180) -> None:
+        eventually(f"{count} orders answered", lambda: self.progress() >= count, timeout, 0.5)
+
+    def stop(self) -> None:
+        docker("kill", "--signal", "TERM", self.container, check=False)
+
+    def summary(self, timeout: float = 300) -> dict[str, Any]:
+        docker("wait", self.container, timeout=timeout)
+        found = [line["summary"] for line in self.lines() if "summary" in line]
+        if not found:
+            raise RuntimeError(
+                f"the load client ended without a summary:\n"
+                f"{docker('logs', self.container, check=False)[-3000:]}"
+            )
+        return dict(found[0])
+
+
+# ------------------------------------------------------------ the checks
+@dataclass
+class Checks:
+    passed: int = 0
+    failed: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, name: str, ok: bool, detail: str) -> None:
+        print(f"swarm-e2e: {'ok  ' if ok else 'FAIL'} {name}: {detail}", flush=True)
+        if ok:
+            self.passed += 1
+        else:
+            self.failed.append(name)
+
+
+def shares(served: dict[str, float]) -> dict[str, float]:
+    total = sum(served.values()) or 1.0
+    return {address: round(count / total, 3) for address, count in sorted(served.items())}
+
+
+def only_created(summary: dict[str, Any]) -> bool:
+    return summary["errors"] == 0 and set(summary["statuses"]) == {"201"}
+
+
+def check_spread(stack_: Stack, checks: Checks) -> None:
+    with stack_.load(SPREAD_ORDERS, *COUNTED) as load:
+        summary = load.summary()
+    checks.figures["spread"] = summary
+    checks.check("3,000 orders, all created", only_created(summary), _brief(summary))
+    for service in ("orders", "payments"):
+        split = shares(summary[f"{service}_served"])
+        fair = len(split) == REPLICAS and min(split.values()) >= MIN_SHARE
+        checks.check(f"{service}: every replica >= {MIN_SHARE:.0%}", fair, json.dumps(split))
+
+
+def check_scale_up(stack_: Stack, checks: Checks) -> None:
+    with stack_.load(100_000, *COUNTED) as load:
+        load.wait_progress(200)
+        docker(
+            "service",
+            "scale",
+            "-d",
+            f"{stack_.service('orders')}={SCALED}",
+            f"{stack_.service('payments')}={SCALED}",
+        )
+        stack_.wait_ready({"orders": SCALED, "payments": SCALED})
+
+        def both_served() -> bool:
+            lines = [line for line in load.lines() if "first_served" in line]
+            return len({line["first_served"] for line in lines}) == 2
+
+        with suppress(TimeoutError):
+            eventually("the new replicas serve", both_served, NEW_REPLICA_WITHIN + 15)
+        load.stop()
+        summary = load.summary()
+    checks.figures["scale_up"] = summary
+    checks.check("scale-up under load, all created", only_created(summary), _brief(summary))
+    for service in ("orders", "payments"):
+        after = summary[f"{service}_new_replicas"]
+        ok = len(after) == 1 and all(s <= NEW_REPLICA_WITHIN for s in after.values())
+        checks.check(
+            f"{service}: the new replica serves within {NEW_REPLICA_WITHIN:.0f} s",
+            ok,
+            f"seconds from in DNS to first request: {after}",
+        )
+    docker(
+        "service",
+        "scale",
+        "-d",
+        f"{stack_.service('orders')}={REPLICAS}",
+        f"{stack_.service('payments')}={REPLICAS}",
+    )
+    stack_.wait_ready({"orders": REPLICAS, "payments": REPLICAS})
+
+
+def check_rotation(stack_: Stack, checks: Checks) -> None:
+    pki = DevPKI(stack_.certs)
+    old = {name: pki.leaf(name).certificate.serial_number for name in ("orders", "payments")}
+    with stack_.load(100_000) as load:
+        load.wait_progress(200)
+        started = time.monotonic()
+        for name in old:
+            pki.renew(name)
+        stack_.deploy()  # new secrets and configs: a rolling, start-first update of both
+
+        def rolled() -> str | bool:
+            states = {stack_.update_state(short) for short in old}
+            ended = len(states) == 1 and states <= {"completed", "rollback_completed"}
+            return states.pop() if ended else False
+
+        outcome = eventually("the rolling update", rolled, 400, 2.0)
+        seconds = round(time.monotonic() - started, 1)
+        load.wait_progress(load.progress() + 200)
+        load.stop()
+        summary = load.summary()
+    summary["rollout_seconds"] = seconds
+    checks.figures["rotation"] = summary
+    checks.check("rolling rotation completed", outcome == "completed", f"{outcome} in {seconds} s")
+    checks.check("rotation under load: 0 failed requests", only_created(summary), _brief(summary))
+
+
+def check_kill(stack_: Stack, checks: Checks) -> None:
+    with stack_.load(LOAD_ORDERS) as load:
+        load.wait_progress(LOAD_ORDERS * 3 // 10)
+        killed = [stack_.containers(short)[0] for short in ("orders", "payments")]
+        for container in killed:
+            docker("kill", "--signal", "KILL", container)
+        summary = load.summary()
+    checks.figures["kill"] = summary
+    answered = summary["errors"] == 0 and set(summary["statuses"]) <= {"201", "503"}
+    checks.check(
+        "SIGKILL of a replica of each: every request answered 201 or 503", answered, _brief(summary)
+    )
+    stack_.wait_ready({"orders": REPLICAS, "payments": REPLICAS})
+
+
+def check_reconciled(stack_: Stack, checks: Checks) -> None:
+    def settled() -> list[list[str]] | None:
+        rows = stack_.psql("orders", "SELECT status, COUNT(*) FROM orders GROUP BY status")
+        return rows if [row[0] for row in rows] == ["settled"] else None
+
+    with suppress(TimeoutError):
+        eventually("every order settled", settled, 120, 2.0)
+    orders = {row[0]: row[1] for row in stack_.psql("orders", "SELECT id, payment_id FROM orders")}
+    payments = stack_.psql("payments", "SELECT id, order_id FROM payments")
+    statuses = stack_.psql("orders", "SELECT status, COUNT(*) FROM orders GROUP BY status")
+    per_order: dict[str, int] = {}
+    for _, order_id in payments:
+        per_order[order_id] = per_order.get(order_id, 0) + 1
+    duplicated = [order for order, n in per_order.items() if n > 1]
+    orphans = [pid for pid, order in payments if orders.get(order) != pid]
+    unpaid = [order for order in orders if per_order.get(order, 0) != 1]
+    detail = (
+        f"{len(orders)} orders {dict((s, int(n)) for s, n in statuses)}, "
+        f"{len(payments)} payments; duplicated {len(duplicated)}, orphan {len(orphans)}, "
+        f"without exactly one payment {len(unpaid)}"
+    )
+    checks.figures["reconciliation"] = detail
+    ok = not duplicated and not orphans and not unpaid and [s for s, _ in statuses] == ["settled"]
+    checks.check("reconciled: every order settled with one payment", ok, detail)
+
+
+def _brief(summary: dict[str, Any]) -> str:
+    keys = ("statuses", "errors", "retries", "seconds", "unavailable_named", "first_errors")
+    return json.dumps({key: summary[key] for key in keys if summary.get(key)})
+
+
+# ------------------------------------------------------------ the commands
+def e2e() -> int:
+    created = join_swarm()
+    work = Path(tempfile.mkdtemp(prefix="mtls-swarm-e2e-"))
+    checks = Checks()
+    stack_ = Stack("mtls-e2e", work / "pki")
+    try:
+        DevPKI(stack_.certs).make_default()
+        subprocess.run(["chown", "-R", f"{UID}:{UID}", str(stack_.certs)], check=False)
+        started = time.monotonic()
+        stack_.deploy()
+        stack_.wait_ready({"postgres": 1, "orders": REPLICAS, "payments": REPLICAS})
+        checks.figures["ready_seconds"] = round(time.monotonic() - started, 1)
+        say(
+            f"{REPLICAS}+{REPLICAS} replicas and PostgreSQL ready in "
+            f"{checks.figures['ready_seconds']} s"
+        )
+        demo = stack_.demo()
+        checks.check("the demo through the replicas", "demo: done" in demo, demo.splitlines()[-1])
+        for step in (check_spread, check_scale_up, check_rotation, check_kill, check_reconciled):
+            try:
+                step(stack_, checks)
+            except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as exc:
+                checks.check(step.__name__, False, str(exc)[-2000:])
+    finally:
+        figures = work.parent / "mtls-swarm-e2e.json"
+        figures.write_text(json.dumps(checks.figures, indent=2))
+        say(f"figures in {figures}")
+        stack_.remove()
+        if created:
+            leave_swarm()
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+    print(f"swarm-e2e: {checks.passed} passed, {len(checks.failed)} failed", flush=True)
+    return 1 if checks.failed else 0
+
+
+def up(certs: Path) -> int:
+    STATE.mkdir(parents=True, exist_ok=True)
+    if join_swarm():
+        (STATE / "created-swarm").touch()
+    DevPKI(certs).make_default()
+    stack_ = Stack("mtls", certs.resolve())
+    stack_.deploy()
+    stack_.wait_ready({"postgres": 1, "orders": REPLICAS, "payments": REPLICAS})
+    say(f"stack mtls: orders x{REPLICAS}, payments x{REPLICAS}, PostgreSQL; try the demo:")
+    print("  docker " + " ".join(stack_.client_argv("python", "-m", "storefront", *URLS)))
+    return 0
+
+
+def down(certs: Path) -> int:
+    Stack("mtls", certs.resolve()).remove()
+    marker = STATE / "created-swarm"
+    if marker.exists() and swarm_state() == "active":
+        leave_swarm()
+    marker.unlink(missing_ok=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.swarm", description=__doc__)
+    parser.add_argument("command", choices=("up", "down", "e2e"))
+    certs = Path(os.environ.get("MTLS_CERTS_DIR", REPO / "certs" / "generated"))
+    args = parser.parse_args(argv)
+    if args.command == "e2e":
+        return e2e()
+    return up(certs) if args.command == "up" else down(certs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

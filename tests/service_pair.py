@@ -46,27 +46,10 @@ class ServicePair:
 
     @classmethod
     @contextmanager
-    def start(
-        cls,
-        pki_dir: Path,
-        data_dir: Path,
-        *,
-        orders_env: Mapping[str, str] | None = None,
-        payments_env: Mapping[str, str] | None = None,
-        database: DatabaseKind = "sqlite",
-        **env: str,
-    ) -> Iterator[ServicePair]:
-        """Start both (side by side: neither calls the other at start-up); `env` applies to
-        both (e.g. MTLS_MIN_TLS_VERSION), `orders_env`/`payments_env` to one (e.g. a
-        certificate from another CA)."""
-        pair = cls.configured(
-            pki_dir,
-            data_dir,
-            orders_env=orders_env,
-            payments_env=payments_env,
-            database=database,
-            **env,
-        )
+    def start(cls, pki_dir: Path, data_dir: Path, **options: Any) -> Iterator[ServicePair]:
+        """Start both (side by side: neither calls the other at start-up); `options` as for
+        `configured`."""
+        pair = cls.configured(pki_dir, data_dir, **options)
         try:
             pair.payments = ServerProcess("payments", pair.payments_env, pair.payments_port)
             pair.orders = ServerProcess("orders", pair.orders_env, pair.orders_port)
@@ -87,7 +70,10 @@ class ServicePair:
         database: DatabaseKind = "sqlite",
         **env: str,
     ) -> ServicePair:
-        """Ports, empty databases and each service's environment; nothing started yet."""
+        """Ports, empty databases and each service's environment; nothing started yet.
+
+        `env` applies to both (e.g. MTLS_MIN_TLS_VERSION), `orders_env`/`payments_env` to
+        one (e.g. a certificate from another CA)."""
         pair = cls(pki_dir, data_dir, free_port(), free_port())
         if database == "postgresql":
             pair.postgres = cluster_for(pki_dir)

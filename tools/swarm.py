@@ -175,7 +175,7 @@ class Stack:
     def client_argv(self, *argv: str, detach: bool = False) -> list[str]:
         mounts = [("storefront", "own"), ("trust", "trust"), ("ops", "ops")]
         volumes = [f"-v={self.certs / folder}:/run/mtls/{at}:ro" for folder, at in mounts]
-        mode = ["-d"] if detach else ["--rm"]
+        mode = ["-d" if detach else "--rm", "--no-healthcheck"]
         return [
             "run",
             *mode,
@@ -212,6 +212,7 @@ class Stack:
 DEFAULT_DOMAIN = "demo.internal"
 URLS = ("https://orders:8443", "https://payments:8443")
 COUNTED = ("orders:storefront", "payments:orders")
+FINAL = {"settled", "payment_declined"}  # the demo's big order is declined, by design
 
 
 @dataclass
@@ -264,15 +265,16 @@ def shares(served: dict[str, float]) -> dict[str, float]:
     return {address: round(count / total, 3) for address, count in sorted(served.items())}
 
 
-def only_created(summary: dict[str, Any]) -> bool:
-    return summary["errors"] == 0 and set(summary["statuses"]) == {"201"}
+def all_succeeded(summary: dict[str, Any]) -> bool:
+    """No error, every answer 2xx: 201, or 200 for an order sent again with its key."""
+    return summary["errors"] == 0 and set(summary["statuses"]) <= {"200", "201"}
 
 
 def check_spread(stack_: Stack, checks: Checks) -> None:
     with stack_.load(SPREAD_ORDERS, *COUNTED) as load:
         summary = load.summary()
     checks.figures["spread"] = summary
-    checks.check("3,000 orders, all created", only_created(summary), _brief(summary))
+    checks.check("3,000 orders, all created", all_succeeded(summary), _brief(summary))
     for service in ("orders", "payments"):
         split = shares(summary[f"{service}_served"])
         fair = len(split) == REPLICAS and min(split.values()) >= MIN_SHARE
@@ -300,7 +302,7 @@ def check_scale_up(stack_: Stack, checks: Checks) -> None:
         load.stop()
         summary = load.summary()
     checks.figures["scale_up"] = summary
-    checks.check("scale-up under load, all created", only_created(summary), _brief(summary))
+    checks.check("scale-up under load, all created", all_succeeded(summary), _brief(summary))
     for service in ("orders", "payments"):
         after = summary[f"{service}_new_replicas"]
         ok = len(after) == 1 and all(s <= NEW_REPLICA_WITHIN for s in after.values())
@@ -342,7 +344,7 @@ def check_rotation(stack_: Stack, checks: Checks) -> None:
     summary["rollout_seconds"] = seconds
     checks.figures["rotation"] = summary
     checks.check("rolling rotation completed", outcome == "completed", f"{outcome} in {seconds} s")
-    checks.check("rotation under load: 0 failed requests", only_created(summary), _brief(summary))
+    checks.check("rotation under load: 0 failed requests", all_succeeded(summary), _brief(summary))
 
 
 def check_kill(stack_: Stack, checks: Checks) -> None:
@@ -353,9 +355,11 @@ def check_kill(stack_: Stack, checks: Checks) -> None:
             docker("kill", "--signal", "KILL", container)
         summary = load.summary()
     checks.figures["kill"] = summary
-    answered = summary["errors"] == 0 and set(summary["statuses"]) <= {"201", "503"}
+    answered = summary["errors"] == 0 and set(summary["statuses"]) <= {"200", "201", "503"}
+    noticed = summary["retries"] > 0 or "503" in summary["statuses"]  # the kills hit calls
+    answered = answered and noticed
     checks.check(
-        "SIGKILL of a replica of each: every request answered 201 or 503", answered, _brief(summary)
+        "SIGKILL of a replica of each: every request answered 2xx or 503", answered, _brief(summary)
     )
     stack_.wait_ready({"orders": REPLICAS, "payments": REPLICAS})
 
@@ -363,7 +367,7 @@ def check_kill(stack_: Stack, checks: Checks) -> None:
 def check_reconciled(stack_: Stack, checks: Checks) -> None:
     def settled() -> list[list[str]] | None:
         rows = stack_.psql("orders", "SELECT status, COUNT(*) FROM orders GROUP BY status")
-        return rows if [row[0] for row in rows] == ["settled"] else None
+        return rows if {row[0] for row in rows} <= FINAL else None
 
     with suppress(TimeoutError):
         eventually("every order settled", settled, 120, 2.0)
@@ -382,8 +386,8 @@ def check_reconciled(stack_: Stack, checks: Checks) -> None:
         f"without exactly one payment {len(unpaid)}"
     )
     checks.figures["reconciliation"] = detail
-    ok = not duplicated and not orphans and not unpaid and [s for s, _ in statuses] == ["settled"]
-    checks.check("reconciled: every order settled with one payment", ok, detail)
+    ok = not duplicated and not orphans and not unpaid and {s for s, _ in statuses} <= FINAL
+    checks.check("reconciled: every order settled (or declined) with one payment", ok, detail)
 
 
 def _brief(summary: dict[str, Any]) -> str:

@@ -54,3 +54,7 @@ fi
 say "wheelhouse ready"
 
 timeout --kill-after=60 "${MTLS_E2E_CI_TIMEOUT:-2400}" make --no-print-directory e2e
+
+# Then the Swarm stack on the same engine: three replicas of each service, spread,
+# scale-up, rotation and kills under load (tools/swarm.py); it leaves no swarm behind.
+timeout --kill-after=60 "${MTLS_SWARM_E2E_CI_TIMEOUT:-1800}" make --no-print-directory swarm-e2e

@@ -39,6 +39,14 @@ from mtls.metrics import PEER_RETRIES
 from storefront import replicas
 
 ORDER = {"items": [{"sku": "book", "quantity": 1}], "amount_minor": 1999, "currency": "EUR"}
+# Longer than what orders may spend on payments for one order (connect, a retry on another
+# replica, the read): orders answers 503 by then, and the storefront sees the answer.
+ORDER_TIMEOUT = httpx.Timeout(30.0, connect=3.0)
+
+
+def orders_client(url: str, contexts: TLSContexts, concurrency: int) -> PeerClient:
+    """The storefront's client of orders: one connection per worker at most."""
+    return PeerClient("orders", url, contexts, timeout=ORDER_TIMEOUT, max_connections=concurrency)
 
 
 @dataclass
@@ -168,7 +176,7 @@ async def command(args: argparse.Namespace) -> dict[str, Any]:
     contexts = TLSContexts(TLSSettings(identity="storefront"), roles=(Role.CLIENT,))
     ops = client_context(load_material(TLSSettings(
         cert=args.ops / "chain.pem", key=args.ops / "key.pem"), (Role.CLIENT,)))  # fmt: skip
-    orders = PeerClient("orders", args.orders_url, contexts, max_connections=args.concurrency)
+    orders = orders_client(args.orders_url, contexts, args.concurrency)
     watched = [Watched.parse(text) for text in args.count]
     for item in watched:
         item.before = await replicas.served(item.service, item.principal, ops)

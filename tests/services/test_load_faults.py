@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 from devpki import DevPKI
-from mtls import PeerClient
 from service_pair import DatabaseKind, ServicePair
 from storefront import load
 from storefront.load import Run
@@ -45,7 +44,7 @@ async def place_orders(
 ) -> Run:
     """The storefront's load client against this pair: `count` orders, `concurrency` workers."""
     contexts = toolkit_contexts(pair.pki_dir, "storefront")
-    orders = PeerClient("orders", pair.orders_url, contexts, max_connections=concurrency)
+    orders = load.orders_client(pair.orders_url, contexts, concurrency)
     try:
         return await load.place_orders(orders, count, concurrency, during)
     finally:

@@ -13,7 +13,8 @@ The e2e deploys its own stack (`mtls-e2e`) on a throwaway PKI and then:
 2. sends 3,000 orders: each replica of orders and of payments serves >= 20%;
 3. scales both to 4 under load: the new replicas get traffic within 30 s;
 4. renews both certificates under load and rolls them out (new secrets and
-   configs, `docker stack deploy`, start-first): 0 failed requests;
+   configs, `docker stack deploy`, start-first): 0 failed requests, and every
+   replica presents its new certificate;
 5. SIGKILLs one replica of each mid-run: every order answered 201 or 503, and
    once settled every order has exactly one payment, every payment one order.
 It removes its stack and volume, and leaves the swarm if it created it.
@@ -188,6 +189,11 @@ class Stack:
             *argv,
         ]
 
+    def serials(self, *services: str) -> dict[str, dict[str, str]]:
+        """The certificate serial each replica of each service presents, by address."""
+        out = docker(*self.client_argv("python", "-m", "storefront.replicas", *services))
+        return dict(json.loads(out.strip().splitlines()[-1])["serials"])
+
     def demo(self) -> str:
         return docker(*self.client_argv("python", "-m", "storefront", *URLS), timeout=120)
 
@@ -344,6 +350,13 @@ def check_rotation(stack_: Stack, checks: Checks) -> None:
     summary["rollout_seconds"] = seconds
     checks.figures["rotation"] = summary
     checks.check("rolling rotation completed", outcome == "completed", f"{outcome} in {seconds} s")
+    new = {name: f"{pki.leaf(name).certificate.serial_number:x}" for name in old}
+    presented = stack_.serials(*old)
+    renewed = all(
+        len(by_replica) == REPLICAS and set(by_replica.values()) == {new[name]}
+        for name, by_replica in presented.items()
+    )
+    checks.check("every replica presents its renewed certificate", renewed, json.dumps(presented))
     checks.check("rotation under load: 0 failed requests", all_succeeded(summary), _brief(summary))
 
 

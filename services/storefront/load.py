@@ -31,8 +31,6 @@ from mtls import (
     Role,
     TLSContexts,
     TLSSettings,
-    client_context,
-    load_material,
 )
 from mtls.metrics import PEER_RETRIES
 
@@ -174,8 +172,7 @@ async def watch_new_replicas(watched: list[Watched], ops: ssl.SSLContext, run: R
 
 async def command(args: argparse.Namespace) -> dict[str, Any]:
     contexts = TLSContexts(TLSSettings(identity="storefront"), roles=(Role.CLIENT,))
-    ops = client_context(load_material(TLSSettings(
-        cert=args.ops / "chain.pem", key=args.ops / "key.pem"), (Role.CLIENT,)))  # fmt: skip
+    ops = replicas.ops_context(args.ops)
     orders = orders_client(args.orders_url, contexts, args.concurrency)
     watched = [Watched.parse(text) for text in args.count]
     for item in watched:
@@ -227,10 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "--count", action="append", default=[], metavar="SERVICE:PRINCIPAL",
         help="count per replica what PRINCIPAL sent to SERVICE (e.g. payments:orders)",
     )  # fmt: skip
-    parser.add_argument(
-        "--ops", type=Path, default=Path("/run/mtls/ops"),
-        help="ops' certificate folder (chain.pem, key.pem), to read /metrics",
-    )  # fmt: skip
+    parser.add_argument("--ops", type=Path, default=Path("/run/mtls/ops"), help=replicas.OPS_HELP)
     args = parser.parse_args(argv)
     print(json.dumps({"summary": asyncio.run(command(args))}), flush=True)
     return 0

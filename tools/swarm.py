@@ -152,6 +152,19 @@ class Stack:
         eventually("network removed", lambda: self.network not in docker("network", "ls"), 60)
         docker("volume", "rm", f"{self.name}_postgres-data", check=False)
 
+    def problems(self) -> list[str]:
+        """The warning and error lines of every task, gone ones too (for a failed check)."""
+        label = f"label=com.docker.stack.namespace={self.name}"
+        lines = []
+        for container in docker("ps", "-aq", "--filter", label).split():
+            done = subprocess.run(["docker", "logs", container], capture_output=True,
+                                  text=True, timeout=60, check=False)  # fmt: skip
+            name = docker("inspect", "--format", "{{.Name}}", container).strip()
+            lines += [f"{name} {line}" for line in (done.stdout + done.stderr).splitlines()
+                      if '"level": "warning"' in line or '"level": "error"' in line
+                      or "cannot start" in line]  # fmt: skip
+        return lines
+
     def psql(self, database: str, sql: str) -> list[list[str]]:
         (container,) = self.containers("postgres")
         out = docker(
@@ -404,7 +417,15 @@ def check_reconciled(stack_: Stack, checks: Checks) -> None:
 
 
 def _brief(summary: dict[str, Any]) -> str:
-    keys = ("statuses", "errors", "retries", "seconds", "unavailable_named", "first_errors")
+    keys = (
+        "statuses",
+        "errors",
+        "retries",
+        "seconds",
+        "latency_s",
+        "unavailable_named",
+        "first_errors",
+    )
     return json.dumps({key: summary[key] for key in keys if summary.get(key)})
 
 
@@ -436,6 +457,12 @@ def e2e() -> int:
         figures = work.parent / "mtls-swarm-e2e.json"
         figures.write_text(json.dumps(checks.figures, indent=2))
         say(f"figures in {figures}")
+        if checks.failed:
+            problems = stack_.problems()
+            (work.parent / "mtls-swarm-e2e-problems.log").write_text("\n".join(problems))
+            say(f"{len(problems)} warning/error lines in {work.parent}/mtls-swarm-e2e-problems.log;"
+                " the last ones:")  # fmt: skip
+            print("\n".join(line[:600] for line in problems[-30:]), flush=True)
         stack_.remove()
         if created:
             leave_swarm()

@@ -17,6 +17,7 @@ import json
 import signal
 import ssl
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -55,6 +56,7 @@ class Run:
     order_status: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     peers_named: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)  # seconds, of every answer
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     _waiters: list[tuple[int, asyncio.Event]] = field(default_factory=list)
@@ -96,7 +98,19 @@ class Run:
             "unavailable_named": dict(self.peers_named),
             "errors": len(self.errors),
             "first_errors": self.errors[:5],
+            "latency_s": _quantiles(self.latencies),
         }
+
+
+def _quantiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"p50": at(0.50), "p99": at(0.99), "max": round(ordered[-1], 3)}
 
 
 async def place_orders(
@@ -114,12 +128,14 @@ async def place_orders(
             if run.stopping.is_set():
                 return
             key = {"Idempotency-Key": uuid.uuid4().hex}
+            sent = time.monotonic()
             try:
                 answer = await orders.request("POST", "/orders", json=ORDER, headers=key)
             except PeerUnavailable as exc:
                 run.errors.append(str(exc))
             else:
                 run.record(answer)
+            run.latencies.append(time.monotonic() - sent)
             run.answered()
 
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]

@@ -30,6 +30,9 @@ from mtls.reload import TLSContexts
 from mtls.transport import MAX_CONNECTION_AGE, PooledTransport
 
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+# The longest a call can take with that: a connect that timed out, the retry's connect, and
+# the read (mtls.process gives in-flight requests this long to finish at shutdown).
+LONGEST_CALL = 2 * (DEFAULT_TIMEOUT.connect or 0.0) + (DEFAULT_TIMEOUT.read or 0.0)
 # An idle pooled connection is dropped by the client before the server would close it
 # (mtls.protocol.KEEP_ALIVE_TIMEOUT), so a request never races the server's close, and a
 # pause of a few seconds costs no new handshake.

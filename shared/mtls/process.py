@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from mtls.authz import UndeclaredPolicyError
+from mtls.client import LONGEST_CALL
 from mtls.health import expiry_warnings
 from mtls.logs import audit, configure_logging, uvicorn_log_config
 from mtls.material import MaterialError
@@ -26,6 +27,10 @@ from mtls.reload import TLSContexts
 from mtls.settings import ServiceSettings, TLSSettings
 
 EXIT_CONFIGURATION = 2
+# At SIGTERM uvicorn waits this long for in-flight requests, then cancels them (and answers
+# 500): long enough for one that waits on a peer for the whole budget of a call. An
+# orchestrator's stop grace period must be longer (compose, Swarm: 20 s; Kubernetes: 30 s).
+GRACEFUL_SHUTDOWN_SECONDS = int(LONGEST_CALL) + 1
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 ServiceSettingsT = TypeVar("ServiceSettingsT", bound=ServiceSettings)
 
@@ -87,7 +92,7 @@ def serve(
         http=protocol_for(contexts, http),
         log_config=uvicorn_log_config(),
         access_log=False,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
         # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: any local caller could
         # then write any peer address into the access and audit lines.

@@ -34,7 +34,7 @@ def create_app(contexts: TLSContexts) -> FastAPI:
     @app.get("/slow", dependencies=[Depends(allow("storefront"))])
     async def slow(seconds: float) -> dict[str, float]:
         """A request still in flight while the test changes something (e.g. revokes)."""
-        await asyncio.sleep(min(seconds, 10.0))
+        await asyncio.sleep(min(seconds, 15.0))
         return {"slept": seconds}
 
     @app.post("/ops-only", dependencies=[Depends(allow("ops"))])

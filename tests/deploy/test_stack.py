@@ -74,7 +74,7 @@ def test_swarm_additions_and_nothing_swarm_refuses(pki: DevPKI) -> None:
         assert deploy["endpoint_mode"] == "${MTLS_SWARM_ENDPOINT_MODE:-dnsrr}"
         assert deploy["update_config"]["order"] == "start-first"
         assert deploy["update_config"]["failure_action"] == "rollback"
-        assert service["stop_grace_period"] == "15s"  # uvicorn's graceful shutdown is 5 s
+        assert service["stop_grace_period"] == "20s"  # uvicorn's graceful shutdown is 12 s
         assert service["healthcheck"]["test"][:4] == ["CMD", "python", "-m", "mtls"]
     postgres = made["services"]["postgres"]
     assert postgres["deploy"]["update_config"]["order"] == "stop-first"  # one data volume

@@ -2,8 +2,9 @@
 
 The server stops accepting, answers what is in flight with `Connection: close`,
 closes its idle kept-alive connections, and exits within the grace period
-(uvicorn's `timeout_graceful_shutdown`, 5 s; compose's and swarm's
-`stop_grace_period` are longer). Real process, real TLS, a real signal.
+(uvicorn's `timeout_graceful_shutdown`, 12 s: a request waiting on a peer for
+the whole budget of a call still finishes; compose's and Swarm's
+`stop_grace_period`, 20 s, are longer). Real process, real TLS, a real signal.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import time
 import httpx
 from conftest import EchoServers
 from devpki import DevPKI
+from mtls.client import LONGEST_CALL
+from mtls.process import GRACEFUL_SHUTDOWN_SECONDS
 
-from harness.clients import https
+from harness.clients import client_context, https
 
-GRACE_SECONDS = 5.0
+GRACE_SECONDS = GRACEFUL_SHUTDOWN_SECONDS
+PEER_CALL_BUDGET = LONGEST_CALL
 
 
 def test_sigterm_answers_in_flight_requests_with_connection_close_and_exits_in_time(
@@ -53,3 +57,29 @@ def test_sigterm_answers_in_flight_requests_with_connection_close_and_exits_in_t
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", server.port)) != 0
     idle.close()
+
+
+def test_sigterm_lets_a_call_as_long_as_a_peer_call_may_take_finish(
+    default_pki: DevPKI, echo_servers: EchoServers
+) -> None:
+    """A request may wait on a peer for its whole budget (connect, a retry's connect, the
+    read: 11 s). A 5 s grace cancelled it at SIGTERM + 5 s, and uvicorn answered 500
+    (seen in a rolling update on Swarm)."""
+    server = echo_servers.start(default_pki, "orders")
+    answers: list[httpx.Response] = []
+    longest = PEER_CALL_BUDGET - 0.5
+
+    def slow_call() -> None:
+        context = client_context(default_pki.directory, "storefront")
+        with httpx.Client(verify=context, timeout=30.0) as client:
+            answers.append(client.get(f"{server.url}/slow", params={"seconds": longest}))
+
+    in_flight = threading.Thread(target=slow_call)
+    in_flight.start()
+    time.sleep(0.5)
+    server.proc.send_signal(signal.SIGTERM)
+    in_flight.join(PEER_CALL_BUDGET + 10)
+    server.proc.wait(10)
+
+    (answer,) = answers
+    assert answer.status_code == 200, answer.text

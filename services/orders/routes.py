@@ -26,11 +26,13 @@ class OrdersState:
     payments: PeerClient
 
 
-def store(request: Request) -> OrderStore:
+# The dependencies are async although they do not wait: FastAPI runs a plain `def` in a
+# worker thread, a hop per request (tests/services/test_dependencies.py).
+async def store(request: Request) -> OrderStore:
     return state_of(request, OrdersState).store
 
 
-def payments(request: Request) -> PeerClient:
+async def payments(request: Request) -> PeerClient:
     return state_of(request, OrdersState).payments
 
 

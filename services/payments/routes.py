@@ -34,7 +34,8 @@ class PaymentsState:
     settings: PaymentsSettings
 
 
-def state(request: Request) -> PaymentsState:
+async def state(request: Request) -> PaymentsState:
+    """Async although it does not wait: FastAPI runs a plain `def` in a worker thread."""
     return state_of(request, PaymentsState)
 
 

@@ -47,6 +47,7 @@ SCALED = REPLICAS + 1
 MIN_SHARE = 0.20
 SPREAD_ORDERS, LOAD_ORDERS, CONCURRENCY = 3_000, 2_000, 32
 NEW_REPLICA_WITHIN = 30.0
+STACK = "mtls-swarm"  # not compose's project name (mtls): their volumes would be one
 STATE = REPO / ".cache" / "swarm"  # what `up` created, for `down` to undo
 
 
@@ -99,7 +100,8 @@ class Stack:
     file: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.file = self.certs.parent / f"{self.name}.stack.yml"
+        STATE.mkdir(parents=True, exist_ok=True)
+        self.file = STATE / f"{self.name}.stack.yml"  # what was deployed last, to read
 
     @property
     def network(self) -> str:
@@ -145,12 +147,18 @@ class Stack:
             "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={self.service(short)}"
         ).split()
 
-    def remove(self) -> None:
+    def remove(self, *, volume: bool) -> None:
+        """Remove the stack; its database volume too if `volume` (kept like `make down`)."""
         docker("stack", "rm", self.name, check=False)
         label = f"label=com.docker.stack.namespace={self.name}"
         eventually("stack removed", lambda: not docker("ps", "-aq", "--filter", label).strip(), 120)
         eventually("network removed", lambda: self.network not in docker("network", "ls"), 60)
-        docker("volume", "rm", f"{self.name}_postgres-data", check=False)
+        if volume:
+            docker("volume", "rm", self.volume, check=False)
+
+    @property
+    def volume(self) -> str:
+        return f"{self.name}_postgres-data"
 
     def problems(self) -> list[str]:
         """The warning and error lines of every task, gone ones too (for a failed check)."""
@@ -430,14 +438,21 @@ def _brief(summary: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------ the commands
+def make_pki(certs: Path) -> None:
+    """The dev PKI (kept if it exists), owned by the uid the client containers run as: the
+    tasks get their keys as secrets, but a client container mounts its folder."""
+    DevPKI(certs).make_default()
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", f"{UID}:{UID}", str(certs)], check=True)
+
+
 def e2e() -> int:
     created = join_swarm()
     work = Path(tempfile.mkdtemp(prefix="mtls-swarm-e2e-"))
     checks = Checks()
     stack_ = Stack("mtls-e2e", work / "pki")
     try:
-        DevPKI(stack_.certs).make_default()
-        subprocess.run(["chown", "-R", f"{UID}:{UID}", str(stack_.certs)], check=False)
+        make_pki(stack_.certs)
         started = time.monotonic()
         stack_.deploy()
         stack_.wait_ready({"postgres": 1, "orders": REPLICAS, "payments": REPLICAS})
@@ -463,7 +478,7 @@ def e2e() -> int:
             say(f"{len(problems)} warning/error lines in {work.parent}/mtls-swarm-e2e-problems.log;"
                 " the last ones:")  # fmt: skip
             print("\n".join(line[:600] for line in problems[-30:]), flush=True)
-        stack_.remove()
+        stack_.remove(volume=True)
         if created:
             leave_swarm()
         subprocess.run(["rm", "-rf", str(work)], check=False)
@@ -475,17 +490,19 @@ def up(certs: Path) -> int:
     STATE.mkdir(parents=True, exist_ok=True)
     if join_swarm():
         (STATE / "created-swarm").touch()
-    DevPKI(certs).make_default()
-    stack_ = Stack("mtls", certs.resolve())
+    make_pki(certs)
+    stack_ = Stack(STACK, certs.resolve())
     stack_.deploy()
     stack_.wait_ready({"postgres": 1, "orders": REPLICAS, "payments": REPLICAS})
-    say(f"stack mtls: orders x{REPLICAS}, payments x{REPLICAS}, PostgreSQL; try the demo:")
+    say(f"stack {STACK}: orders x{REPLICAS}, payments x{REPLICAS}, PostgreSQL; try the demo:")
     print("  docker " + " ".join(stack_.client_argv("python", "-m", "storefront", *URLS)))
     return 0
 
 
 def down(certs: Path) -> int:
-    Stack("mtls", certs.resolve()).remove()
+    stack_ = Stack(STACK, certs.resolve())
+    stack_.remove(volume=False)
+    say(f"stack {STACK} removed; its database stays in volume {stack_.volume}")
     marker = STATE / "created-swarm"
     if marker.exists() and swarm_state() == "active":
         leave_swarm()

@@ -9,8 +9,11 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T | None], what: str, timeout: float = 15.0) -> T:
-    """Poll `check` until it returns something truthy, and return that; fail naming `what`."""
+def eventually(
+    check: Callable[[], T | None], what: str, timeout: float = 15.0, every: float = 0.05
+) -> T:
+    """Poll `check` every `every` seconds until it returns something truthy, and return
+    that; fail (AssertionError) naming `what`."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -18,4 +21,4 @@ def eventually(check: Callable[[], T | None], what: str, timeout: float = 15.0) 
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(every)

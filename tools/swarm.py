@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 from devpki import DevPKI
 
+from harness.polling import eventually
 from tools.stack import REPO, stack
 
 UID = os.environ.get("MTLS_UID", "10001")
@@ -62,15 +63,6 @@ def docker(*args: str, check: bool = True, timeout: float = 300) -> str:
     if check and done.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args)}: {done.stderr.strip() or done.stdout}")
     return done.stdout
-
-
-def eventually(what: str, test: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while (result := test()) in (None, False):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(every)
-    return result
 
 
 # ------------------------------------------------------------ the swarm itself
@@ -131,7 +123,7 @@ class Stack:
         return True
 
     def wait_ready(self, replicas: dict[str, int], timeout: float = 240) -> None:
-        eventually(f"{self.name} ready", lambda: self.tasks_ready(replicas), timeout, 2.0)
+        eventually(lambda: self.tasks_ready(replicas), f"{self.name} ready", timeout, every=2.0)
 
     def update_state(self, short: str) -> str:
         return docker(
@@ -151,8 +143,10 @@ class Stack:
         """Remove the stack; its database volume too if `volume` (kept like `make down`)."""
         docker("stack", "rm", self.name, check=False)
         label = f"label=com.docker.stack.namespace={self.name}"
-        eventually("stack removed", lambda: not docker("ps", "-aq", "--filter", label).strip(), 120)
-        eventually("network removed", lambda: self.network not in docker("network", "ls"), 60)
+        gone = lambda: not docker("ps", "-aq", "--filter", label).strip()  # noqa: E731
+        eventually(gone, "stack removed", 120, every=1.0)
+        network_gone = lambda: self.network not in docker("network", "ls")  # noqa: E731
+        eventually(network_gone, "network removed", 60, every=1.0)
         if volume:
             docker("volume", "rm", self.volume, check=False)
 
@@ -256,7 +250,7 @@ class Load:
         return max((line["progress"] for line in self.lines() if "progress" in line), default=0)
 
     def wait_progress(self, count: int, timeout: float = 180) -> None:
-        eventually(f"{count} orders answered", lambda: self.progress() >= count, timeout, 0.5)
+        eventually(lambda: self.progress() >= count, f"{count} orders answered", timeout, every=0.5)
 
     def stop(self) -> None:
         docker("kill", "--signal", "TERM", self.container, check=False)
@@ -324,8 +318,8 @@ def check_scale_up(stack_: Stack, checks: Checks) -> None:
             lines = [line for line in load.lines() if "first_served" in line]
             return len({line["first_served"] for line in lines}) == 2
 
-        with suppress(TimeoutError):
-            eventually("the new replicas serve", both_served, NEW_REPLICA_WITHIN + 15)
+        with suppress(AssertionError):
+            eventually(both_served, "the new replicas serve", NEW_REPLICA_WITHIN + 15, every=1.0)
         load.stop()
         summary = load.summary()
     checks.figures["scale_up"] = summary
@@ -363,7 +357,7 @@ def check_rotation(stack_: Stack, checks: Checks) -> None:
             ended = len(states) == 1 and states <= {"completed", "rollback_completed"}
             return states.pop() if ended else False
 
-        outcome = eventually("the rolling update", rolled, 400, 2.0)
+        outcome = eventually(rolled, "the rolling update", 400, every=2.0)
         seconds = round(time.monotonic() - started, 1)
         load.wait_progress(load.progress() + 200)
         load.stop()
@@ -403,8 +397,8 @@ def check_reconciled(stack_: Stack, checks: Checks) -> None:
         rows = stack_.psql("orders", "SELECT status, COUNT(*) FROM orders GROUP BY status")
         return rows if {row[0] for row in rows} <= FINAL else None
 
-    with suppress(TimeoutError):
-        eventually("every order settled", settled, 120, 2.0)
+    with suppress(AssertionError):
+        eventually(settled, "every order settled", 120, every=2.0)
     orders = {row[0]: row[1] for row in stack_.psql("orders", "SELECT id, payment_id FROM orders")}
     payments = stack_.psql("payments", "SELECT id, order_id FROM payments")
     statuses = stack_.psql("orders", "SELECT status, COUNT(*) FROM orders GROUP BY status")
@@ -466,7 +460,7 @@ def e2e() -> int:
         for step in (check_spread, check_scale_up, check_rotation, check_kill, check_reconciled):
             try:
                 step(stack_, checks)
-            except (RuntimeError, TimeoutError, subprocess.TimeoutExpired) as exc:
+            except (RuntimeError, AssertionError, subprocess.TimeoutExpired) as exc:
                 checks.check(step.__name__, False, str(exc)[-2000:])
     finally:
         figures = work.parent / "mtls-swarm-e2e.json"
